@@ -1,0 +1,47 @@
+# toyinterp: two commands do all set-up on a fresh machine.
+#   make book   install into .venv/, execute every chapter, build the HTML book in _build/html
+#   make test   install, build the book, run the unit tests, every chapter under nbval, and the offline-HTML check
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NB_DIR := build/notebooks
+PAGES  := $(wildcard book/*.md)
+
+.PHONY: install book notebooks test bench clean chromium
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e .
+	touch $(STAMP)
+
+_static/plotly.min.js: $(STAMP)
+	$(PY) -c "import plotly, shutil, pathlib; shutil.copy(pathlib.Path(plotly.__file__).parent / 'package_data' / 'plotly.min.js', '$@')"
+
+book: $(STAMP) _static/plotly.min.js
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+
+# The MyST pages as notebooks, for nbval (jupytext keeps the parameters tag).
+notebooks: $(STAMP)
+	mkdir -p $(NB_DIR)
+	for page in $(filter-out book/intro.md,$(PAGES)); do \
+	  $(VENV)/bin/jupytext --quiet --to ipynb -o $(NB_DIR)/$$(basename $$page .md).ipynb $$page || exit 1; \
+	done
+
+# Debian's chromium, for the test that opens the built book with the network closed.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: book notebooks chromium
+	$(PY) -m pytest tests $(NB_DIR) --nbval-lax -v --durations=15
+
+bench: $(STAMP)
+	$(PY) -m toyinterp.bench
+
+clean:
+	rm -rf _build build runs

@@ -1,0 +1,52 @@
+import pytest
+
+from toyinterp import claims
+from toyinterp.claims import ClaimFailed, claim
+
+
+def setup_function():
+    claims.reset()
+
+
+def test_a_claim_that_holds_is_recorded():
+    c = claim("accuracy", 0.998, anchor=0.99825, source="anchor", at_least=0.995)
+    assert c.holds and c.verdict == "holds"
+    assert "holds" in str(claims.table()) and "0.998" in claims.table()._repr_html_()
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(at_least=0.99), "short by 0.09"),
+    (dict(at_most=0.5), "over by 0.4"),
+    (dict(between=(0.95, 1.0)), "outside by 0.05"),
+    (dict(within=0.05), "off by 10.0% of the anchor"),
+    (dict(equals=1.0), "is 0.9"),
+])
+def test_a_failing_claim_raises_naming_what_failed_and_by_how_much(kwargs, fragment):
+    with pytest.raises(ClaimFailed, match="claim 'acc' FAILS: ours = 0.9") as err:
+        claim("acc", 0.9, anchor=1.0, source="src", **kwargs)
+    assert fragment in str(err.value)
+    table = claims.table()
+    assert not table.all_hold and "FAILS" in str(table)
+
+
+def test_nan_never_holds():
+    with pytest.raises(ClaimFailed, match="NaN"):
+        claim("loss", float("nan"), at_most=1.0)
+
+
+def test_exactly_one_criterion():
+    with pytest.raises(ValueError, match="exactly one criterion"):
+        claim("x", 1.0)
+    with pytest.raises(ValueError, match="exactly one criterion"):
+        claim("x", 1.0, at_least=0, at_most=2)
+
+
+def test_claims_file_for_the_run_command(tmp_path, monkeypatch):
+    path = tmp_path / "claims.json"
+    monkeypatch.setenv(claims.CLAIMS_FILE_ENV, str(path))
+    claims.reset()
+    claim("a", 1, equals=1)
+    with pytest.raises(ClaimFailed):
+        claim("b", 2, at_most=1)
+    rows = claims.load(path)
+    assert [(r.name, r.holds) for r in rows] == [("a", True), ("b", False)]

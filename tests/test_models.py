@@ -1,0 +1,54 @@
+import torch
+
+from toyinterp.models import Transformer, TransformerConfig, boot_bridge
+from toyinterp.tasks import MinOfTwo, ModularAddition
+from toyinterp.train import TrainConfig, train
+
+
+def test_init_is_boot_natives_weights_for_the_seed():
+    task = ModularAddition(p=113)
+    cfg = TransformerConfig.for_task(task, seed=999)
+    model = Transformer.init(cfg)
+    ref = boot_bridge(cfg).state_dict()
+    for key, value in model.bridge_state().items():
+        assert torch.equal(value, ref[key]), key
+    other = Transformer.init(TransformerConfig.for_task(task, seed=1))
+    assert not torch.equal(other.W_E, model.W_E)
+
+
+def _max_logit_diff(model, task) -> float:
+    bridge = model.to_bridge()
+    with torch.no_grad():
+        return (bridge(task.tokens)[:, -1] - model(task.tokens)).abs().max().item()
+
+
+def test_logits_agree_with_the_bridge_on_all_p_squared_rows():
+    task = ModularAddition(p=113)
+    model = Transformer.init(TransformerConfig.for_task(task))
+    assert _max_logit_diff(model, task) < 1e-4
+    # ... and after training has moved the weights far from initialization
+    train(model, task, TrainConfig(steps=50, eval_every=25), progress=False)
+    assert _max_logit_diff(model, task) < 1e-4
+
+
+def test_attention_only_variant_agrees_with_the_bridge():
+    task = MinOfTwo(max_num=50)
+    model = Transformer.init(TransformerConfig.for_task(task, d_model=32, n_heads=1, d_head=32, attn_only=True,
+                                                        freeze_pos=True, seed=0))
+    assert torch.count_nonzero(model.W_pos) == 0 and not model.W_pos.requires_grad
+    train(model, task, TrainConfig(steps=20, eval_every=10), progress=False)
+    assert torch.count_nonzero(model.W_pos) == 0
+    assert _max_logit_diff(model, task) < 1e-4
+
+
+def test_run_with_cache_gives_the_usual_keys():
+    task = ModularAddition(p=23)
+    cfg = TransformerConfig.for_task(task, d_mlp=64)
+    bridge = Transformer.init(cfg).to_bridge()
+    logits, cache = bridge.run_with_cache(task.tokens[:10])
+    assert cache["pattern", 0].shape == (10, cfg.n_heads, 3, 3)
+    assert cache["post", 0].shape == (10, 3, cfg.d_mlp)
+    assert "blocks.0.attn.hook_pattern" in cache and "blocks.0.mlp.hook_post" in cache
+    assert bridge.W_E.shape == (24, cfg.d_model) and bridge.OV.shape[-2:] == (cfg.d_model, cfg.d_model)
+    # the attention pattern of the '=' position sums to one over the three tokens
+    assert torch.allclose(cache["pattern", 0][:, :, -1].sum(-1), torch.ones(10, cfg.n_heads))

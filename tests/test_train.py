@@ -1,0 +1,108 @@
+import warnings
+
+import pytest
+import torch
+
+from toyinterp import store
+from toyinterp.models import Transformer, TransformerConfig
+from toyinterp.tasks import ModularAddition
+from toyinterp.train import TrainConfig, load_snapshots, train
+
+TASK = ModularAddition(p=17, frac_train=0.5, data_seed=1)
+MODEL = TransformerConfig.for_task(TASK, d_model=32, n_heads=2, d_head=16, d_mlp=64, seed=3)
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _assert_identical(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_same_seed_same_weights(batch_size):
+    cfg = TrainConfig(steps=40, eval_every=10, batch_size=batch_size)
+    runs = []
+    for _ in range(2):
+        model = Transformer.init(MODEL)
+        hist = train(model, TASK, cfg, progress=False)
+        runs.append((_weights(model), hist))
+    _assert_identical(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_killed_run_resumes_to_the_same_weights(tmp_path, batch_size):
+    cfg = TrainConfig(steps=60, eval_every=10, checkpoint_every=20, batch_size=batch_size)
+    straight = Transformer.init(MODEL)
+    hist_straight = train(straight, TASK, cfg, progress=False)
+
+    killed = Transformer.init(MODEL)
+    train(killed, TASK, cfg, run_dir=tmp_path, progress=False, stop_at=30)  # dies after step 30
+    resumed = Transformer.init(MODEL)  # a new process: fresh weights, everything else from disk
+    hist_resumed = train(resumed, TASK, cfg, run_dir=tmp_path, progress=False)
+    _assert_identical(_weights(straight), _weights(resumed))
+    assert hist_resumed == hist_straight
+    assert sorted(load_snapshots(tmp_path)) == [0, 20, 40, 60]
+
+
+def test_history_records_memorization():
+    model = Transformer.init(MODEL)
+    hist = train(model, TASK, TrainConfig(steps=300, eval_every=50), progress=False)
+    assert hist.step == [0, 50, 100, 150, 200, 250, 300]
+    assert hist.train_loss[-1] < hist.train_loss[0] / 10 and hist.train_acc[-1] >= 0.95
+    assert hist.first_step("train_acc", above=0.99) is not None
+
+
+def test_trained_is_cached_and_rebuilds_a_corrupt_artifact(monkeypatch):
+    cfg = TrainConfig(steps=30, eval_every=10, checkpoint_every=10)
+    model, hist, rdir = store.trained(TASK, MODEL, cfg, progress=False)
+    reference = _weights(model)
+
+    calls = []
+    import toyinterp.train as train_mod
+    real_train = train_mod.train
+    monkeypatch.setattr(train_mod, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    again, _, _ = store.trained(TASK, MODEL, cfg, progress=False)
+    assert calls == [] and all(torch.equal(reference[k], again.state_dict()[k]) for k in reference)
+
+    final = rdir / "final.pt"
+    final.write_bytes(final.read_bytes()[:-100])  # truncated
+    with pytest.warns(UserWarning, match="corrupt or truncated"):
+        rebuilt, _, _ = store.trained(TASK, MODEL, cfg, progress=False)
+    assert calls == [1]
+    _assert_identical(reference, _weights(rebuilt))
+
+    snap = rdir / "snap_0000010.pt"
+    data = bytearray(snap.read_bytes())
+    data[200] ^= 0xFF  # one flipped byte in a snapshot
+    snap.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="corrupt"):
+        store.trained(TASK, MODEL, cfg, progress=False)
+    assert calls == [1, 1]
+    store.verify(snap)
+
+
+def test_corrupt_resume_point_restarts_the_run(tmp_path, monkeypatch):
+    cfg = TrainConfig(steps=40, eval_every=10, checkpoint_every=10)
+    rdir = store.run_dir(TASK, MODEL, cfg)
+    train(Transformer.init(MODEL), TASK, cfg, run_dir=rdir, progress=False, stop_at=20)
+    resume = rdir / "resume.pt"
+    resume.write_bytes(b"garbage" + resume.read_bytes()[7:])
+    with pytest.warns(UserWarning, match="training from scratch"):
+        model, hist, _ = store.trained(TASK, MODEL, cfg, progress=False)
+    straight = Transformer.init(MODEL)
+    train(straight, TASK, cfg, progress=False)
+    _assert_identical(_weights(straight), _weights(model))
+
+
+def test_key_changes_with_anything_that_determines_the_run():
+    base = store.key(TASK, MODEL, TrainConfig(steps=10))
+    assert store.key(TASK, MODEL, TrainConfig(steps=10)) == base
+    assert store.key(TASK, MODEL, TrainConfig(steps=11)) != base
+    assert store.key(ModularAddition(p=17, frac_train=0.5, data_seed=2), MODEL, TrainConfig(steps=10)) != base
+    other = TransformerConfig.for_task(TASK, d_model=32, n_heads=2, d_head=16, d_mlp=64, seed=4)
+    assert store.key(TASK, other, TrainConfig(steps=10)) != base

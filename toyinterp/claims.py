@@ -1,0 +1,174 @@
+"""Claims: a chapter's results as code.
+
+A claim is a named comparison: our measured value, the anchor's value and its
+source, the criterion with its tolerance, and the verdict::
+
+    claim("test accuracy at the end", ours=test_acc, anchor=1.0, source="TL demo",
+          at_least=0.999)
+
+``claim`` records the row, then raises ``ClaimFailed`` (naming the claim, our value,
+the criterion and by how much it missed) when the criterion does not hold, so
+nbval turns red. ``table()`` renders every claim of the chapter, one row each
+with a verdict column reading ``holds`` or ``FAILS``; ``python -m toyinterp.run``
+prints the same table from the JSON file named by ``$TOYINTERP_CLAIMS_FILE``.
+
+A finding that disagrees with the anchor is a claim too: assert the disagreement
+(``at_most`` below the anchor's number, say) and say so in the ``note``.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+
+CLAIMS_FILE_ENV = "TOYINTERP_CLAIMS_FILE"
+
+
+class ClaimFailed(AssertionError):
+    """A chapter's claim does not hold."""
+
+
+@dataclass
+class Claim:
+    name: str
+    ours: float | int | str | bool
+    anchor: float | int | str | None
+    source: str
+    criterion: str
+    holds: bool
+    miss: str = ""  # by how much it failed
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "holds" if self.holds else "FAILS"
+
+    def _repr_html_(self) -> str:
+        return _html([self])
+
+    def __str__(self) -> str:
+        return _text([self])
+
+
+_CLAIMS: list[Claim] = []
+
+
+def reset() -> None:
+    """Forget the claims recorded so far (a chapter starts with this)."""
+    _CLAIMS.clear()
+    _dump()
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v == 0 or 1e-3 <= abs(v) < 1e5:
+            return f"{v:.4g}"
+        return f"{v:.3e}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def claim(name: str, ours, anchor=None, source: str = "", *, at_least=None, at_most=None, between=None,
+          within=None, equals=None, note: str = "") -> Claim:
+    """Record a claim and raise ``ClaimFailed`` unless it holds.
+
+    Criteria (give exactly one): ``at_least=x`` (ours >= x), ``at_most=x`` (ours <= x),
+    ``between=(lo, hi)`` (inclusive), ``within=r`` (|ours - anchor| <= r * |anchor|),
+    ``equals=x`` (ours == x, for counts, booleans and orderings).
+    """
+    given = {k: v for k, v in dict(at_least=at_least, at_most=at_most, between=between, within=within,
+                                   equals=equals).items() if v is not None}
+    if len(given) != 1:
+        raise ValueError(f"claim {name!r}: give exactly one criterion, got {sorted(given) or 'none'}")
+    (kind, bound), = given.items()
+    if isinstance(ours, float) and math.isnan(ours):
+        holds, crit, miss = False, f"{kind} {_fmt(bound)}", "ours is NaN"
+    elif kind == "at_least":
+        holds, crit, miss = ours >= bound, f">= {_fmt(bound)}", f"short by {_fmt(bound - ours)}"
+    elif kind == "at_most":
+        holds, crit, miss = ours <= bound, f"<= {_fmt(bound)}", f"over by {_fmt(ours - bound)}"
+    elif kind == "between":
+        lo, hi = bound
+        holds, crit = lo <= ours <= hi, f"in [{_fmt(lo)}, {_fmt(hi)}]"
+        miss = f"outside by {_fmt(lo - ours if ours < lo else ours - hi)}"
+    elif kind == "within":
+        if anchor is None:
+            raise ValueError(f"claim {name!r}: within= needs an anchor value")
+        dev = abs(ours - anchor) / abs(anchor)
+        holds, crit = dev <= bound, f"within {bound:.0%} of anchor"
+        miss = f"off by {dev:.1%} of the anchor"
+    else:
+        holds, crit, miss = ours == bound, f"== {_fmt(bound)}", f"is {_fmt(ours)}"
+    c = Claim(name=name, ours=ours, anchor=anchor, source=source, criterion=crit, holds=bool(holds),
+              miss="" if holds else miss, note=note)
+    _CLAIMS.append(c)
+    _dump()
+    if not c.holds:
+        raise ClaimFailed(f"claim {name!r} FAILS: ours = {_fmt(ours)}, required {crit} ({miss}); "
+                          f"anchor {_fmt(anchor)} [{source}]")
+    return c
+
+
+def _dump() -> None:
+    path = os.environ.get(CLAIMS_FILE_ENV)
+    if path:
+        with open(path, "w") as f:
+            json.dump([asdict(c) for c in _CLAIMS], f, indent=1, default=str)
+
+
+def load(path) -> list[Claim]:
+    with open(path) as f:
+        return [Claim(**row) for row in json.load(f)]
+
+
+COLUMNS = ("claim", "ours", "anchor", "source", "criterion", "verdict")
+
+
+def _row(c: Claim) -> tuple[str, ...]:
+    return (c.name, _fmt(c.ours), "—" if c.anchor is None else _fmt(c.anchor), c.source, c.criterion,
+            c.verdict if c.holds else f"FAILS ({c.miss})")
+
+
+def _html(claims) -> str:
+    head = "".join(f"<th>{h}</th>" for h in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _row(c)) + "</tr>" for c in claims)
+    return f'<table class="toyinterp-claims"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _text(claims) -> str:
+    rows = [COLUMNS] + [_row(c) for c in claims]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = [" | ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Table:
+    """The claims table: HTML in the book, text in a terminal."""
+
+    def __init__(self, claims):
+        self.claims = list(claims)
+
+    def _repr_html_(self) -> str:
+        return _html(self.claims)
+
+    def __str__(self) -> str:
+        return _text(self.claims)
+
+    __repr__ = __str__
+
+    @property
+    def all_hold(self) -> bool:
+        return all(c.holds for c in self.claims)
+
+
+def table() -> Table:
+    """Every claim recorded since ``reset()``."""
+    return Table(_CLAIMS)

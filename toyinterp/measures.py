@@ -1,0 +1,100 @@
+"""Progress measures (Nanda et al. 2023, §5) and the logit ablations of §4.4.
+
+* ``restricted_logits``: keep only the components of the logits along ``cos(w_k(a+b))`` and ``sin(w_k(a+b))``
+  for the key frequencies (plus the per-class constant). The loss of these logits (*restricted loss*) falls
+  once the Fourier circuit exists, before the test loss does.
+* ``excluded_logits``: remove exactly those components. The loss on the *train* rows (*excluded loss*) rises
+  while the circuit forms: memorization alone no longer fits the data once the circuit's part is taken out.
+* ``gini``: sparsity of a vector of non-negative weights (0 for uniform, (n-1)/n for one-hot); applied to the
+  norms of the Fourier components of ``W_E`` and of ``W_L = W_out W_U``, it rises during cleanup.
+* ``weight_norm``: the total sum of squared weights, which weight decay drives down.
+
+Logits here are [p*p, p]: rows are the pairs (a, b), a-major, as ``tasks.ModularAddition`` lays them out.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .fourier import fourier_basis, sum_directions, to_fourier
+
+
+def gini(x: torch.Tensor) -> float:
+    """Gini coefficient of the non-negative entries of ``x``."""
+    x = x.detach().double().flatten().abs().sort().values
+    n = x.numel()
+    if x.sum() == 0:
+        return 0.0
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    return float(2 * (i * x).sum() / (n * x.sum()) - (n + 1) / n)
+
+
+def weight_norm(model) -> float:
+    """Sum of squared trainable weights."""
+    return float(sum(p.detach().double().pow(2).sum() for p in model.parameters() if p.requires_grad))
+
+
+def _sum_projection(logits: torch.Tensor, p: int, freqs) -> torch.Tensor:
+    D = sum_directions(p, freqs).to(logits)  # [2K, p*p]
+    return D.T @ (D @ logits)
+
+
+def restricted_logits(logits: torch.Tensor, p: int, freqs) -> torch.Tensor:
+    """Only the key frequencies' cos/sin(w_k(a+b)) components, plus each class's mean over pairs."""
+    return logits.mean(0, keepdim=True) + _sum_projection(logits, p, freqs)
+
+
+def excluded_logits(logits: torch.Tensor, p: int, freqs) -> torch.Tensor:
+    """The logits with the key frequencies' cos/sin(w_k(a+b)) components removed."""
+    return logits - _sum_projection(logits, p, freqs)
+
+
+def loss(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor | None = None) -> float:
+    if idx is not None:
+        logits, labels = logits[idx], labels[idx]
+    return float(F.cross_entropy(logits.float(), labels))
+
+
+def embedding_freq_gini(W_E: torch.Tensor, p: int) -> float:
+    """Gini of the norms of the Fourier components of the number embeddings W_E[:p] [p, d_model]."""
+    return gini(to_fourier(W_E[:p].detach(), 0).norm(dim=1))
+
+
+def logit_map_freq_gini(W_L: torch.Tensor) -> float:
+    """Gini of the norms of the Fourier components (over the output class) of W_L [d_mlp, p]."""
+    return gini(to_fourier(W_L.detach(), 1).norm(dim=0))
+
+
+def key_direction_projector(W_L: torch.Tensor, freqs) -> torch.Tensor:
+    """Projector [d_mlp, d_mlp] onto the span of W_L's key-frequency directions ``W_L cos(w_k c)``, ``W_L sin(w_k c)``."""
+    p = W_L.shape[1]
+    B, _ = fourier_basis(p)
+    rows = [r for k in freqs for r in (2 * k - 1, 2 * k)]
+    U = W_L.detach() @ B[rows].T.to(W_L)  # [d_mlp, 2K]
+    Q, _ = torch.linalg.qr(U)
+    return Q @ Q.T
+
+
+@torch.no_grad()
+def progress_measures(model, snapshots: dict[int, dict], task, freqs) -> dict[str, list]:
+    """The §5 measures at every snapshot: losses, restricted/excluded loss, Gini of W_E and W_L, weight norm.
+
+    ``model`` is a ``models.Transformer`` whose weights are replaced by each snapshot in turn.
+    """
+    p = task.p
+    out = {k: [] for k in ("step", "train_loss", "test_loss", "restricted_loss", "excluded_loss",
+                           "gini_W_E", "gini_W_L", "weight_norm")}
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    for step, weights in sorted(snapshots.items()):
+        model.load_state_dict(weights)
+        logits = model(task.tokens)
+        out["step"].append(step)
+        out["train_loss"].append(loss(logits, task.labels, task.train_idx))
+        out["test_loss"].append(loss(logits, task.labels, task.test_idx))
+        out["restricted_loss"].append(loss(restricted_logits(logits, p, freqs), task.labels))
+        out["excluded_loss"].append(loss(excluded_logits(logits, p, freqs), task.labels, task.train_idx))
+        out["gini_W_E"].append(embedding_freq_gini(model.W_E, p))
+        out["gini_W_L"].append(logit_map_freq_gini(model.W_out @ model.W_U))
+        out["weight_norm"].append(weight_norm(model))
+    model.load_state_dict(saved)
+    return out

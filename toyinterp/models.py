@@ -1,0 +1,191 @@
+"""Our fast models, and their conversion to TransformerLens 4 bridges.
+
+``Transformer`` is a one-layer transformer with TransformerLens semantics (no
+LayerNorm, ReLU MLP, attention scaled by 1/sqrt(d_head), causal, no biases) whose
+weights carry TransformerLens names and shapes::
+
+    W_E [d_vocab, d_model]        W_pos [n_ctx, d_model]
+    W_Q, W_K, W_V [n_heads, d_model, d_head]      W_O [n_heads, d_head, d_model]
+    W_in [d_model, d_mlp]         W_out [d_mlp, d_model]      W_U [d_model, d_vocab_out]
+
+Every task in the book is scored at the last position only, so ``forward`` computes
+only the last position's logits. It never runs the QKV projections row by row:
+keys and value-times-output vectors depend only on (position, token), so they are
+computed once per step for the whole vocabulary (tables of ``n_ctx * d_vocab``
+rows) and gathered per row. That is where the speed comes from (``toyinterp.bench``
+measures it against the bridge).
+
+``to_bridge()`` returns a ``TransformerBridge`` booted with ``boot_native`` that
+holds the same weights (biases zero); ``tests/test_models.py`` checks the two agree
+to 1e-4 on every row of the task. ``Transformer.init(cfg)`` starts from the weights
+``boot_native`` draws for ``cfg.seed``, so a run of ours and a TransformerLens run
+start from identical weights.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import einops
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .params import ParameterError, check_int
+
+
+@dataclass
+class TransformerConfig:
+    """A one-layer transformer; field names follow TransformerLens."""
+
+    d_vocab: int = 114  # input tokens (p numbers and '=')
+    d_vocab_out: int = 113  # classes
+    n_ctx: int = 3
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    attn_only: bool = False  # no MLP (the min-of-two model)
+    freeze_pos: bool = False  # positional embeddings zeroed and never trained
+    seed: int = 999  # boot_native's initialization seed (the TL grokking demo's)
+
+    def __post_init__(self):
+        for name in ("d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads", "d_head", "d_mlp"):
+            check_int(name, getattr(self, name), low=1)
+
+    @classmethod
+    def for_task(cls, task, **kw) -> "TransformerConfig":
+        """A config whose vocabulary and context match ``task``."""
+        return cls(d_vocab=task.d_vocab, d_vocab_out=task.d_vocab_out, n_ctx=task.n_ctx, **kw)
+
+    def spec(self) -> dict:
+        return {"model": "Transformer", **asdict(self)}
+
+    def build(self) -> "Transformer":
+        """A freshly initialized model for this config (``boot_native``'s weights for ``seed``)."""
+        return Transformer.init(self)
+
+    def bridge_config(self):
+        from transformer_lens.config import TransformerBridgeConfig
+
+        return TransformerBridgeConfig(
+            n_layers=1, d_model=self.d_model, d_head=self.d_head, n_heads=self.n_heads,
+            d_mlp=None if self.attn_only else self.d_mlp, attn_only=self.attn_only,
+            d_vocab=self.d_vocab, d_vocab_out=self.d_vocab_out, n_ctx=self.n_ctx,
+            act_fn="relu", normalization_type=None, init_weights=True, seed=self.seed,
+            device="cpu",
+        )
+
+
+def boot_bridge(cfg: TransformerConfig):
+    """A freshly initialized TL4 bridge for ``cfg`` (biases zeroed, as in the seeds)."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_native(cfg.bridge_config())
+    with torch.no_grad():
+        for name, param in bridge.named_parameters():
+            if name.endswith(".bias"):
+                param.zero_()
+    return bridge
+
+
+class Transformer(nn.Module):
+    """One-layer transformer, last-position logits, TransformerLens weight names."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        c = cfg
+        self.W_E = nn.Parameter(torch.zeros(c.d_vocab, c.d_model))
+        self.W_pos = nn.Parameter(torch.zeros(c.n_ctx, c.d_model), requires_grad=not c.freeze_pos)
+        self.W_Q = nn.Parameter(torch.zeros(c.n_heads, c.d_model, c.d_head))
+        self.W_K = nn.Parameter(torch.zeros(c.n_heads, c.d_model, c.d_head))
+        self.W_V = nn.Parameter(torch.zeros(c.n_heads, c.d_model, c.d_head))
+        self.W_O = nn.Parameter(torch.zeros(c.n_heads, c.d_head, c.d_model))
+        if not c.attn_only:
+            self.W_in = nn.Parameter(torch.zeros(c.d_model, c.d_mlp))
+            self.W_out = nn.Parameter(torch.zeros(c.d_mlp, c.d_model))
+        self.W_U = nn.Parameter(torch.zeros(c.d_model, c.d_vocab_out))
+
+    @classmethod
+    def init(cls, cfg: TransformerConfig) -> "Transformer":
+        """The weights ``boot_native`` draws for ``cfg.seed``."""
+        model = cls(cfg)
+        model.load_bridge_state(boot_bridge(cfg))
+        if cfg.freeze_pos:
+            with torch.no_grad():
+                model.W_pos.zero_()
+        return model
+
+    # ---- the forward pass: last position only --------------------------------------
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [batch, n_ctx] -> logits at the last position [batch, d_vocab_out]."""
+        c = self.cfg
+        batch = tokens.shape[0]
+        hd = c.n_heads * c.d_head
+        E = self.W_E[None] + self.W_pos[:, None]  # [n_ctx, d_vocab, d_model]: every (position, token)
+        W_KV = torch.cat([einops.rearrange(w, "h m d -> m (h d)") for w in (self.W_K, self.W_V)], dim=1)
+        KV = (E @ W_KV).reshape(c.n_ctx * c.d_vocab, 2 * hd)  # [n_ctx*d_vocab, 2*n_heads*d_head]
+        flat = (torch.arange(c.n_ctx, device=tokens.device) * c.d_vocab + tokens).reshape(-1)
+        k, v = KV.index_select(0, flat).view(batch, c.n_ctx, 2, c.n_heads, c.d_head).unbind(2)
+        last = tokens[:, -1]
+        resid = E[-1].index_select(0, last)  # resid_pre at the last position [batch, d_model]
+        q = (resid @ einops.rearrange(self.W_Q, "h m d -> m (h d)")).view(batch, 1, c.n_heads, c.d_head)
+        scores = (q * k).sum(-1) / math.sqrt(c.d_head)  # [batch, n_ctx, n_heads]
+        pattern = scores.softmax(dim=1)  # the last query sees every position: no causal mask needed
+        z = (pattern.unsqueeze(-1) * v).sum(1)  # [batch, n_heads, d_head]
+        resid = resid + z.reshape(batch, hd) @ einops.rearrange(self.W_O, "h d m -> (h d) m")  # resid_mid
+        logits = resid @ self.W_U  # direct path [batch, d_vocab_out]
+        if not c.attn_only:
+            post = F.relu(resid @ self.W_in)  # [batch, d_mlp]
+            # (post @ W_out) @ W_U computed as post @ (W_out @ W_U): d_vocab_out < d_model, fewer FLOPs
+            logits = logits + post @ (self.W_out @ self.W_U)
+        return logits
+
+    # ---- TransformerLens 4 -----------------------------------------------------------
+    def bridge_state(self) -> dict[str, torch.Tensor]:
+        """Our weights under the bridge's ``state_dict`` keys."""
+        c = self.cfg
+        sd = {
+            "embed.weight": self.W_E,
+            "pos_embed.weight": self.W_pos,
+            "blocks.0.attn.q.weight": einops.rearrange(self.W_Q, "h m d -> (h d) m"),
+            "blocks.0.attn.k.weight": einops.rearrange(self.W_K, "h m d -> (h d) m"),
+            "blocks.0.attn.v.weight": einops.rearrange(self.W_V, "h m d -> (h d) m"),
+            "blocks.0.attn.o.weight": einops.rearrange(self.W_O, "h d m -> m (h d)"),
+            "unembed.weight": self.W_U.T,
+        }
+        if not c.attn_only:
+            sd["blocks.0.mlp.in.weight"] = self.W_in.T
+            sd["blocks.0.mlp.out.weight"] = self.W_out.T
+        return {k: v.detach().contiguous() for k, v in sd.items()}
+
+    def load_bridge_state(self, bridge) -> None:
+        """Copy a bridge's weights into ours (the inverse of ``bridge_state``)."""
+        sd = bridge.state_dict()
+        h = self.cfg.n_heads
+        with torch.no_grad():
+            self.W_E.copy_(sd["embed.weight"])
+            self.W_pos.copy_(sd["pos_embed.weight"])
+            for name, key in (("W_Q", "q"), ("W_K", "k"), ("W_V", "v")):
+                w = einops.rearrange(sd[f"blocks.0.attn.{key}.weight"], "(h d) m -> h m d", h=h)
+                getattr(self, name).copy_(w)
+            self.W_O.copy_(einops.rearrange(sd["blocks.0.attn.o.weight"], "m (h d) -> h d m", h=h))
+            if not self.cfg.attn_only:
+                self.W_in.copy_(sd["blocks.0.mlp.in.weight"].T)
+                self.W_out.copy_(sd["blocks.0.mlp.out.weight"].T)
+            self.W_U.copy_(sd["unembed.weight"].T)
+
+    def to_bridge(self, device: str | torch.device | None = None):
+        """A TL4 ``TransformerBridge`` with our weights: ``run_with_cache``, ``W_E``, ``OV``, ``QK``."""
+        bridge = boot_bridge(self.cfg)
+        sd = bridge.state_dict()
+        for key, value in self.bridge_state().items():
+            if key not in sd or sd[key].shape != value.shape:
+                raise ParameterError(f"bridge has no weight {key} of shape {tuple(value.shape)}")
+            sd[key] = value.cpu()
+        sd = {k: (torch.zeros_like(v) if k.endswith(".bias") else v) for k, v in sd.items()}
+        bridge.load_state_dict(sd)
+        bridge.eval()
+        return bridge.to(device) if device is not None else bridge
+

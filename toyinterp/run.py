@@ -1,0 +1,128 @@
+"""Run one chapter with papermill: ``python -m toyinterp.run <chapter> -p name value ...``.
+
+The MyST page ``book/[NN_]<chapter>.md`` is converted to a notebook (jupytext keeps
+the ``parameters`` tag), the overrides are checked against the names in that cell
+(an unknown name is one clear error, before anything runs), papermill executes it,
+the executed notebook lands under ``runs/``, and the chapter's claims table is
+printed. The exit status is non-zero when the notebook raised or a claim failed.
+
+    python -m toyinterp.run grokking                      # the CPU-sized study
+    python -m toyinterp.run grokking -p device cuda -p steps 40000
+    python -m toyinterp.run grokking --list               # the parameters and their defaults
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK = REPO / "book"
+CHAPTERS = ("grokking", "bitnet", "dihedral", "bussmann", "polynomial", "min_of_two")
+
+
+class RunError(SystemExit):
+    def __init__(self, msg: str):
+        super().__init__(f"toyinterp.run: error: {msg}")
+
+
+def chapter_page(name: str) -> Path:
+    """The MyST page of chapter ``name`` (the file may carry a number prefix)."""
+    if name not in CHAPTERS:
+        raise RunError(f"unknown chapter {name!r}; chapters are: {', '.join(CHAPTERS)}")
+    pages = [p for p in sorted(BOOK.glob("*.md")) if p.stem == name or p.stem.split("_", 1)[-1] == name]
+    if not pages:
+        raise RunError(f"chapter {name!r} has no page in {BOOK} yet")
+    return pages[0]
+
+
+def to_notebook(page: Path):
+    import jupytext
+
+    return jupytext.read(page)
+
+
+def parameters_of(nb) -> dict:
+    """name -> default value of the cell tagged ``parameters``."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise RunError("the chapter has no cell tagged 'parameters'")
+    out = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    try:
+                        out[t.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        out[t.id] = ast.unparse(node.value)
+    return out
+
+
+def parse_overrides(pairs, known: dict) -> dict:
+    out = {}
+    for name, raw in pairs:
+        if name not in known:
+            raise RunError(f"unknown parameter {name!r}; this chapter's parameters are: {', '.join(known)}")
+        out[name] = yaml.safe_load(raw)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m toyinterp.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("chapter", help=f"one of: {', '.join(CHAPTERS)}")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    ap.add_argument("--out", default=str(REPO / "runs"), help="where executed notebooks go (default runs/)")
+    ap.add_argument("--list", action="store_true", help="print the chapter's parameters and exit")
+    args = ap.parse_args(argv)
+
+    page = chapter_page(args.chapter)
+    nb = to_notebook(page)
+    known = parameters_of(nb)
+    if args.list:
+        for k, v in known.items():
+            print(f"{k} = {v!r}")
+        return 0
+    params = parse_overrides(args.parameter, known)
+
+    import nbformat
+    import papermill as pm
+
+    from . import claims
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_nb = out_dir / f"{page.stem}-{stamp}.ipynb"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / f"{page.stem}.ipynb"
+        nbformat.write(nb, src)
+        claims_file = Path(tmp) / "claims.json"
+        os.environ[claims.CLAIMS_FILE_ENV] = str(claims_file)
+        failed = None
+        try:
+            pm.execute_notebook(str(src), str(out_nb), parameters=params, cwd=str(BOOK), kernel_name="python3",
+                                progress_bar=False, log_output=True, stdout_file=None)
+        except pm.PapermillExecutionError as err:
+            failed = f"{err.ename}: {err.evalue}"
+        rows = claims.load(claims_file) if claims_file.exists() else []
+    print(f"\nexecuted notebook: {out_nb}")
+    print(f"claims of {args.chapter} ({len(rows)}):\n")
+    print(claims.Table(rows))
+    if failed:
+        print(f"\nthe chapter stopped with {failed}", file=sys.stderr)
+        return 1
+    if not all(c.holds for c in rows):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
