@@ -106,3 +106,10 @@ def test_key_changes_with_anything_that_determines_the_run():
     assert store.key(ModularAddition(p=17, frac_train=0.5, data_seed=2), MODEL, TrainConfig(steps=10)) != base
     other = TransformerConfig.for_task(TASK, d_model=32, n_heads=2, d_head=16, d_mlp=64, seed=4)
     assert store.key(TASK, other, TrainConfig(steps=10)) != base
+
+
+def test_code_version_ignores_docstrings_and_comments_but_not_code():
+    fp = store._code_fingerprint
+    base = fp('def f(x):\n    """Doc."""\n    return x + 1  # one\n')
+    assert fp('def f(x):\n    """Other words."""\n    # a comment\n    return x + 1\n') == base
+    assert fp('def f(x):\n    """Doc."""\n    return x + 2\n') != base

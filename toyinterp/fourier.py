@@ -101,3 +101,65 @@ def cos_logit_fve(logits: torch.Tensor, p: int, freqs) -> tuple[float, torch.Ten
     alpha = torch.linalg.lstsq(X, L[:, None]).solution
     resid = L - (X @ alpha)[:, 0]
     return float(1 - resid.pow(2).sum() / L.pow(2).sum()), alpha[:, 0].float()
+
+
+class CosineFit:
+    """Per-column fits ``w[x, i] ~ amp_i * cos(2 pi freq_i x / p + phase_i) + offset_i`` with their R^2."""
+
+    def __init__(self, freq, amp, phase, offset, r2):
+        self.freq, self.amp, self.phase, self.offset, self.r2 = freq, amp, phase, offset, r2
+
+    def curves(self, p: int) -> torch.Tensor:
+        """The fitted functions [p, n]."""
+        x = torch.arange(p, dtype=torch.float64)[:, None]
+        w = 2 * math.pi * self.freq.double()[None] / p
+        return (self.amp.double() * torch.cos(w * x + self.phase.double()) + self.offset.double()).float()
+
+
+def fit_cosines(W: torch.Tensor, freq: torch.Tensor | None = None) -> CosineFit:
+    """Fit a cosine to every column of W [p, n] (a function of the residue x, one per neuron).
+
+    The frequency is the DFT peak of the column (or ``freq`` when given, to fit several weight vectors of a
+    neuron at one shared frequency); amplitude, phase and offset then come from linear least squares on
+    ``[cos(w x), sin(w x), 1]``. On Z_p only integer frequencies are periodic, so the least-squares
+    refinement is over amplitude, phase and offset at that frequency.
+    """
+    p, n = W.shape
+    W = W.detach().double().cpu()
+    if freq is None:
+        f = to_fourier(W, 0).pow(2)
+        freq = (f[1::2] + f[2::2]).argmax(0) + 1
+    x = torch.arange(p, dtype=torch.float64)
+    w = 2 * math.pi * freq.double() / p  # [n]
+    C, S = torch.cos(w[None] * x[:, None]), torch.sin(w[None] * x[:, None])  # [p, n]
+    X = torch.stack([C, S, torch.ones_like(C)], -1).permute(1, 0, 2)  # [n, p, 3]
+    coef = torch.linalg.lstsq(X, W.T[..., None]).solution[..., 0]  # [n, 3]: A cos(phi), -A sin(phi), o
+    fitted = (X @ coef[..., None])[..., 0].T  # [p, n]
+    ss_res = (W - fitted).pow(2).sum(0)
+    ss_tot = (W - W.mean(0)).pow(2).sum(0).clamp_min(1e-30)
+    amp = coef[:, :2].norm(dim=1)
+    phase = torch.atan2(-coef[:, 1], coef[:, 0])
+    return CosineFit(freq=freq.long(), amp=amp.float(), phase=phase.float(), offset=coef[:, 2].float(),
+                     r2=(1 - ss_res / ss_tot).float())
+
+
+def circular_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """|x - y| on the circle, in [0, pi]."""
+    d = torch.remainder(x - y, 2 * math.pi)
+    return torch.minimum(d, 2 * math.pi - d)
+
+
+def neuron_clusters(acts: torch.Tensor, fve_threshold: float = 0.85) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each neuron's best single frequency (1-based), its FVE, and whether that FVE passes the threshold.
+
+    acts [p, p, n] -> (freq [n], fve [n], clustered [n] bool).
+    """
+    fve = neuron_freq_fve(acts)
+    best = fve.max(1)
+    return best.indices + 1, best.values, best.values > fve_threshold
+
+
+def cluster_frequencies(freq: torch.Tensor, clustered: torch.Tensor, min_share: float) -> list[int]:
+    """Frequencies that are the best single frequency of at least ``min_share`` of all neurons."""
+    counts = torch.bincount(freq[clustered], minlength=int(freq.max()) + 1)
+    return [k for k in range(1, len(counts)) if counts[k] >= min_share * len(freq)]

@@ -16,6 +16,7 @@ The location is ``$TOYINTERP_STORE``, by default ``.store/`` at the repository r
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -83,13 +84,25 @@ def verify(path: str | Path) -> None:
         raise CorruptArtifact(f"{path}: checksum missing or mismatched; the file is corrupt or truncated")
 
 
+def _code_fingerprint(source: str) -> str:
+    """The module's syntax tree without docstrings: comments and prose edits do not invalidate the store."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
 def code_version() -> str:
+    """A hash of the code that computes a training run (``CODE_MODULES``), docstrings and comments left out."""
     here = Path(__file__).parent
     h = hashlib.sha256()
     for name in CODE_MODULES:
         f = here / name
         if f.exists():
-            h.update(name.encode() + f.read_bytes())
+            h.update(name.encode() + _code_fingerprint(f.read_text()).encode())
     return h.hexdigest()[:16]
 
 

@@ -118,3 +118,38 @@ class MinOfTwo(SequenceTask):
         self.labels = torch.minimum(a, b)
         self.d_vocab, self.d_vocab_out = self.max_num + 1, self.max_num
         self._split()
+
+
+@dataclass
+class GroupComposition(SequenceTask):
+    """Rows ``[a, b, =]`` with label ``a b`` (the group's product); ``=`` is token ``order``.
+
+    ``group`` is a ``toyinterp.groups`` name: ``"D59"`` (dihedral, order 118) or ``"C113"`` (cyclic).
+    """
+
+    group: str = "D59"
+    frac_train: float = 0.3
+    data_seed: int = 0
+
+    def __post_init__(self):
+        self.G = make_group(self.group)
+        n = self.G.order
+        a, b = _all_pairs(n)
+        self.tokens = torch.stack([a, b, torch.full_like(a, n)], dim=1)
+        self.labels = self.G.cayley_table().reshape(-1)
+        self.d_vocab, self.d_vocab_out = n + 1, n
+        self._split()
+
+    def spec(self) -> dict:
+        return {"task": self.name, "group": self.group, "frac_train": self.frac_train, "data_seed": self.data_seed}
+
+
+def make_group(name: str):
+    """``"D<n>"`` -> Dihedral(n), ``"C<n>"`` -> Cyclic(n); anything else is one clear error."""
+    from .groups import Cyclic, Dihedral
+    from .params import ParameterError
+
+    kinds = {"D": Dihedral, "C": Cyclic}
+    if not isinstance(name, str) or len(name) < 2 or name[0] not in kinds or not name[1:].isdigit():
+        raise ParameterError(f"group must be 'D<n>' (dihedral) or 'C<n>' (cyclic), e.g. 'D59'; got {name!r}")
+    return kinds[name[0]](int(name[1:]))

@@ -13,8 +13,8 @@ steps. With a ``run_dir`` it also
 
 Every file goes through ``store.save``/``store.load``, which checksum it: a corrupt
 resume point is reported and the run starts over rather than resuming from garbage.
-One step is one optimizer update; with ``batch_size=None`` (full batch) a step is
-also an epoch, which is how the TransformerLens grokking demo counts.
+With ``batch_size=None`` (full batch) a step is one optimizer update and also an epoch, which is how the
+TransformerLens grokking demo counts; with a ``batch_size`` a step is one epoch of shuffled minibatches.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from .params import check_int, check_positive, resolve_device
 class TrainConfig:
     """One training run; defaults are the TransformerLens grokking demo's."""
 
-    steps: int = 20_000  # optimizer updates (= epochs when full batch)
+    steps: int = 20_000  # full batch: optimizer updates (= epochs); with batch_size: epochs of shuffled minibatches
     lr: float = 1e-3
     wd: float = 1.0  # AdamW weight decay
     betas: tuple[float, float] = (0.9, 0.98)

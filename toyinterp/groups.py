@@ -1,0 +1,154 @@
+"""Finite groups for the group-composition tasks: cyclic C_n and dihedral D_n.
+
+A group has ``order`` elements numbered ``0 .. order-1``, a Cayley table ``table[g, h] = index of g h``,
+inverses, and its irreducible representations. Each irrep is an ``Irrep`` with a name, a dimension and its
+matrices ``rho [order, d, d]``; its character is ``chi[g] = tr rho(g)``.
+
+* ``Cyclic(n)``: element i is r^i. Irreps over C: chi_k(r^i) = exp(2 pi i k i / n), k = 0 .. n-1 (1-D, complex).
+* ``Dihedral(n)``: element ``i + n j`` is r^i s^j (r a rotation of order n, s a reflection, s r s = r^-1);
+  order 2n. Irreps (all real): trivial, sign (r -> 1, s -> -1), for even n two more 1-D ones
+  (r -> -1, s -> +-1), and the 2-D ones rho_k(r) = rotation by 2 pi k / n, rho_k(s) = diag(1, -1),
+  k = 1 .. ceil(n/2) - 1.
+
+``tests/test_groups.py`` checks that every rho is a homomorphism, the characters are orthonormal, and the
+squared dimensions add up to the order.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .params import ParameterError
+
+
+@dataclass
+class Irrep:
+    name: str
+    dim: int
+    rho: torch.Tensor  # [order, dim, dim] (complex for the cyclic group's irreps)
+
+    @property
+    def chi(self) -> torch.Tensor:
+        return self.rho.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+
+class Group:
+    name: str
+    order: int
+
+    def mul(self, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def inv(self, g: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def irreps(self) -> list[Irrep]:
+        raise NotImplementedError
+
+    @property
+    def elements(self) -> torch.Tensor:
+        return torch.arange(self.order)
+
+    def cayley_table(self) -> torch.Tensor:
+        """[order, order]: table[g, h] = g h."""
+        g = self.elements.repeat_interleave(self.order)
+        h = self.elements.repeat(self.order)
+        return self.mul(g, h).reshape(self.order, self.order)
+
+
+class Cyclic(Group):
+    def __init__(self, n: int):
+        if not isinstance(n, int) or n < 1:
+            raise ParameterError(f"C_n needs an integer n >= 1, got {n!r}")
+        self.n, self.order, self.name = n, n, f"C{n}"
+
+    def mul(self, g, h):
+        return (g + h) % self.n
+
+    def inv(self, g):
+        return (-g) % self.n
+
+    def irreps(self) -> list[Irrep]:
+        i = self.elements.double()
+        return [Irrep(f"chi{k}", 1, torch.exp(2j * math.pi * k * i / self.n).reshape(-1, 1, 1))
+                for k in range(self.n)]
+
+
+class Dihedral(Group):
+    def __init__(self, n: int):
+        if not isinstance(n, int) or n < 3:
+            raise ParameterError(f"D_n needs an integer n >= 3 (the symmetries of an n-gon), got {n!r}")
+        self.n, self.order, self.name = n, 2 * n, f"D{n}"
+
+    def split(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """g = r^i s^j -> (i, j)."""
+        return g % self.n, g // self.n
+
+    def mul(self, g, h):
+        # r^i1 s^j1 r^i2 s^j2 = r^(i1 + (-1)^j1 i2) s^(j1 + j2)
+        (i1, j1), (i2, j2) = self.split(g), self.split(h)
+        i = (i1 + torch.where(j1 == 1, -i2, i2)) % self.n
+        return i + self.n * ((j1 + j2) % 2)
+
+    def inv(self, g):
+        i, j = self.split(g)
+        return torch.where(j == 1, g, (-i) % self.n)
+
+    def irreps(self) -> list[Irrep]:
+        i, j = self.split(self.elements)
+        i, jf = i.double(), j.double()
+        one = lambda v: v.reshape(-1, 1, 1)  # noqa: E731
+        reps = [Irrep("trivial", 1, one(torch.ones(self.order, dtype=torch.float64))),
+                Irrep("sign", 1, one(1 - 2 * jf))]
+        if self.n % 2 == 0:
+            reps += [Irrep("alt+", 1, one((-1.0) ** i)), Irrep("alt-", 1, one((-1.0) ** i * (1 - 2 * jf)))]
+        for k in range(1, (self.n + 1) // 2):
+            t = 2 * math.pi * k * i / self.n
+            R = torch.stack([torch.stack([t.cos(), -t.sin()], -1), torch.stack([t.sin(), t.cos()], -1)], -2)
+            S = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64))
+            rho = torch.where(j.bool()[:, None, None], R @ S, R)
+            reps.append(Irrep(f"rho{k}", 2, rho))
+        return reps
+
+
+# ---- the representation basis: Fourier analysis on a (real-irrep) group ------------------------------------
+
+def rep_basis(G: Group) -> list[torch.Tensor]:
+    """For each irrep, its matrix elements as functions on G, scaled to be orthonormal: [d*d, order] each.
+
+    By Schur orthogonality, ``sqrt(d / |G|) rho_ij(g)`` over all irreps and all (i, j) is an orthonormal basis
+    of the functions on G (the group's Fourier basis). Needs real irreps (the dihedral group's).
+    """
+    out = []
+    for rep in G.irreps():
+        if rep.rho.is_complex():
+            raise ParameterError(f"{G.name}: the representation basis here needs real irreps (use a dihedral group)")
+        out.append((math.sqrt(rep.dim / G.order) * rep.rho.reshape(G.order, -1).T).float())
+    return out
+
+
+def irrep_fractions(f: torch.Tensor, G: Group) -> torch.Tensor:
+    """f [order, n] (n functions on G) -> [n_irreps, n]: share of each function's squared norm in each irrep."""
+    f = f.float()
+    power = torch.stack([(B.to(f) @ f).pow(2).sum(0) for B in rep_basis(G)])
+    return power / power.sum(0, keepdim=True).clamp_min(1e-30)
+
+
+def project_irreps(f: torch.Tensor, G: Group, keep: list[int], dim: int = 0) -> torch.Tensor:
+    """The component of ``f`` (a function on G along ``dim``) in the irreps with indices ``keep``."""
+    basis = rep_basis(G)
+    B = torch.cat([basis[i] for i in keep]).to(f)  # [k, order]
+    x = torch.movedim(f, dim, 0)
+    shape = x.shape
+    x = x.reshape(shape[0], -1)
+    return torch.movedim((B.T @ (B @ x)).reshape(shape), 0, dim)
+
+
+def character_table(G: Group, irrep: int) -> torch.Tensor:
+    """chi_rho(a b c^-1) for every (a, b) row (a-major) and class c: [order*order, order]."""
+    chi = G.irreps()[irrep].chi.real.float()
+    ab = G.cayley_table().reshape(-1)  # [order^2]
+    c_inv = G.inv(G.elements)
+    return chi[G.mul(ab[:, None], c_inv[None, :])]
