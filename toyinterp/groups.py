@@ -152,3 +152,16 @@ def character_table(G: Group, irrep: int) -> torch.Tensor:
     ab = G.cayley_table().reshape(-1)  # [order^2]
     c_inv = G.inv(G.elements)
     return chi[G.mul(ab[:, None], c_inv[None, :])]
+
+
+def character_fit(logits: torch.Tensor, G: Group, irreps: list[int]) -> tuple[float, torch.Tensor]:
+    """Least-squares fit ``logits[(a,b), c] ~ sum_rho alpha_rho chi_rho(a b c^-1)``; (FVE, alphas).
+
+    Rows are centred first (softmax ignores a per-row constant). The GCR algorithm of Chughtai et al. (2023)
+    predicts this form: each key irrep adds its character, which peaks at c = a b.
+    """
+    L = (logits - logits.mean(1, keepdim=True)).double().reshape(-1)
+    X = torch.stack([character_table(G, i).double().reshape(-1) for i in irreps], 1)
+    alpha = torch.linalg.lstsq(X, L[:, None]).solution
+    resid = L - (X @ alpha)[:, 0]
+    return float(1 - resid.pow(2).sum() / L.pow(2).sum()), alpha[:, 0].float()

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformer_lens import HookedRootModule
+from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from .params import check_int
@@ -88,6 +88,8 @@ class MLP(HookedRootModule):
     @classmethod
     def init(cls, cfg: MLPConfig) -> "MLP":
         """PyTorch's default initializations (Embedding N(0, 1); Linear U(+-1/sqrt(fan_in))), seeded."""
+
+    CODE_MODULES = ("mlp.py",)  # this model's code: part of the artifact store's key
         model = cls(cfg)
         g = torch.Generator().manual_seed(cfg.seed)
         with torch.no_grad():
@@ -114,6 +116,11 @@ class MLP(HookedRootModule):
         pre = hidden.hook_pre(T_a[a] + T_b[b])  # [batch, d_mlp]
         post = hidden.hook_post(F.relu(pre))  # [batch, d_mlp]
         return post @ self.W_out  # [batch, d_vocab_out]
+
+    def run_with_cache(self, *args, **kwargs):
+        """(logits, ActivationCache): ``cache["pre", 0]`` / ``cache["post", 0]`` as for a transformer."""
+        logits, cache = super().run_with_cache(*args, **kwargs)
+        return logits, cache if isinstance(cache, ActivationCache) else ActivationCache(cache, self)
 
 
 def with_weights(model: MLP, W_in_a=None, W_in_b=None, W_out=None) -> MLP:

@@ -38,6 +38,8 @@ from .params import ParameterError, check_int
 class TransformerConfig:
     """A one-layer transformer; field names follow TransformerLens."""
 
+    CODE_MODULES = ("models.py",)  # this model's code: part of the artifact store's key
+
     d_vocab: int = 114  # input tokens (p numbers and '=')
     d_vocab_out: int = 113  # classes
     n_ctx: int = 3

@@ -28,8 +28,9 @@ from pathlib import Path
 import torch
 
 ROOT_ENV = "TOYINTERP_STORE"
-# Source files whose contents decide a training run's result: part of every key.
-CODE_MODULES = ("tasks.py", "models.py", "train.py", "mlp.py", "bitnet.py")
+# Source files whose code decides every training run's result; the task and the model config add their own
+# (their CODE_MODULES), so editing one model's code does not invalidate another's artifacts.
+CODE_MODULES = ("train.py",)
 
 
 class CorruptArtifact(RuntimeError):
@@ -95,11 +96,13 @@ def _code_fingerprint(source: str) -> str:
     return ast.dump(tree, annotate_fields=False)
 
 
-def code_version() -> str:
-    """A hash of the code that computes a training run (``CODE_MODULES``), docstrings and comments left out."""
+def code_version(task=None, model_cfg=None) -> str:
+    """A hash of the code that computes a training run, docstrings and comments left out: ``CODE_MODULES``
+    plus the modules the task and the model config name in their own ``CODE_MODULES``."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in CODE_MODULES:
+    names = CODE_MODULES + tuple(getattr(task, "CODE_MODULES", ())) + tuple(getattr(model_cfg, "CODE_MODULES", ()))
+    for name in dict.fromkeys(names):
         f = here / name
         if f.exists():
             h.update(name.encode() + _code_fingerprint(f.read_text()).encode())
@@ -107,7 +110,7 @@ def code_version() -> str:
 
 
 def key(task, model_cfg, train_cfg) -> str:
-    spec = {"task": task.spec(), "model": model_cfg.spec(), "train": train_cfg.spec(), "code": code_version()}
+    spec = {"task": task.spec(), "model": model_cfg.spec(), "train": train_cfg.spec(), "code": code_version(task, model_cfg)}
     return _digest(json.dumps(spec, sort_keys=True, default=str).encode())[:20]
 
 
@@ -147,6 +150,6 @@ def trained(task, model_cfg, train_cfg, device: str = "cpu", progress: bool = Tr
     (rdir / "resume.pt").unlink(missing_ok=True)
     (rdir / "resume.pt.sha256").unlink(missing_ok=True)
     (rdir / "spec.json").write_text(json.dumps(
-        {"task": task.spec(), "model": model_cfg.spec(), "train": train_cfg.spec(), "code": code_version()},
+        {"task": task.spec(), "model": model_cfg.spec(), "train": train_cfg.spec(), "code": code_version(task, model_cfg)},
         indent=1, default=str))
     return model, hist, rdir

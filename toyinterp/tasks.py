@@ -41,6 +41,8 @@ class SequenceTask:
     (input vocabulary) and ``d_vocab_out`` (number of classes) in ``__post_init__``.
     """
 
+    CODE_MODULES = ("tasks.py",)  # the code that makes the data: part of the artifact store's key
+
     frac_train: float
     data_seed: int
     tokens: torch.Tensor = field(init=False, repr=False)  # [n_rows, n_ctx] int64
@@ -126,6 +128,8 @@ class GroupComposition(SequenceTask):
 
     ``group`` is a ``toyinterp.groups`` name: ``"D59"`` (dihedral, order 118) or ``"C113"`` (cyclic).
     """
+
+    CODE_MODULES = ("tasks.py", "groups.py")
 
     group: str = "D59"
     frac_train: float = 0.3

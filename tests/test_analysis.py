@@ -1,0 +1,107 @@
+"""The analysis tools on small inputs whose answer is known."""
+import math
+
+import pytest
+import torch
+
+from toyinterp import circuits, fourier, measures
+from toyinterp.groups import Dihedral, character_table, irrep_fractions, project_irreps, rep_basis
+from toyinterp.mlp import MLP, MLPConfig, cosine_network
+from toyinterp.tasks import GroupComposition, ModularAddition
+from toyinterp.train import evaluate
+
+P = 23
+
+
+def test_fourier_basis_is_orthonormal_in_1d_and_2d():
+    B, names = fourier.fourier_basis(P)
+    assert torch.allclose(B @ B.T, torch.eye(P), atol=1e-5) and names[:3] == ["const", "cos 1", "sin 1"]
+    B2 = torch.einsum("ia,jb->ijab", B, B).reshape(P * P, P * P)
+    assert torch.allclose(B2 @ B2.T, torch.eye(P * P), atol=1e-4)
+
+
+def test_a_pure_cosine_has_all_its_energy_at_its_frequency():
+    x = torch.arange(P).float()
+    w = torch.stack([torch.cos(2 * math.pi * 5 * x / P + 0.3), 2 * torch.sin(2 * math.pi * 9 * x / P)], 1)
+    norms = fourier.freq_norms(w[:, :1], 0)
+    assert int(norms.argmax()) + 1 == 5 and norms[4] ** 2 / norms.pow(2).sum() > 0.9999
+    assert fourier.key_frequencies(fourier.freq_norms(w, 0), 0.1) == [5, 9]
+
+
+def test_neuron_fve_of_a_single_frequency_neuron_is_one():
+    a = torch.arange(P).float()[:, None]
+    b = torch.arange(P).float()[None, :]
+    w = 2 * math.pi * 4 / P
+    acts = torch.stack([torch.relu(torch.cos(w * a) + torch.cos(w * b)),  # frequency 4 and its harmonics
+                        torch.cos(w * (a + b))], -1)
+    fve = fourier.neuron_freq_fve(acts)
+    assert fve[1, 3] > 0.9999  # cos(w(a+b)) is all frequency 4
+    freq, best, clustered = fourier.neuron_clusters(acts[..., 1:])
+    assert int(freq[0]) == 4 and bool(clustered[0])
+
+
+def test_cosine_fit_recovers_frequency_phase_amplitude_offset():
+    x = torch.arange(P).float()
+    W = torch.stack([1.5 * torch.cos(2 * math.pi * 7 * x / P + 1.0) + 0.2,
+                     0.5 * torch.cos(2 * math.pi * 3 * x / P - 2.0) - 1.0], 1)
+    fit = fourier.fit_cosines(W)
+    assert fit.freq.tolist() == [7, 3]
+    assert torch.allclose(fit.amp, torch.tensor([1.5, 0.5]), atol=1e-4)
+    assert torch.allclose(fit.offset, torch.tensor([0.2, -1.0]), atol=1e-4)
+    assert fourier.circular_distance(fit.phase, torch.tensor([1.0, -2.0])).max() < 1e-4
+    assert fit.r2.min() > 0.9999 and torch.allclose(fit.curves(P), W, atol=1e-4)
+
+
+def test_cos_logit_fit_of_exact_cosine_logits():
+    a = torch.arange(P).repeat_interleave(P)[:, None].float()
+    b = torch.arange(P).repeat(P)[:, None].float()
+    c = torch.arange(P)[None].float()
+    L = 3 * torch.cos(2 * math.pi * 2 * (a + b - c) / P) + torch.cos(2 * math.pi * 5 * (a + b - c) / P)
+    fve, alpha = fourier.cos_logit_fve(L, P, [2, 5])
+    assert fve > 0.9999 and torch.allclose(alpha, torch.tensor([3.0, 1.0]), atol=1e-4)
+    # restricted logits keep it whole; excluded logits remove it
+    assert torch.allclose(measures.restricted_logits(L, P, [2, 5]), L, atol=1e-4)
+    assert measures.excluded_logits(L, P, [2, 5]).abs().max() < 1e-4
+
+
+def test_gini_extremes():
+    n = 57
+    one_hot = torch.zeros(n)
+    one_hot[3] = 2.0
+    assert measures.gini(one_hot) == pytest.approx((n - 1) / n)
+    assert measures.gini(torch.ones(n)) == pytest.approx(0.0, abs=1e-12)
+    assert 0 < measures.gini(torch.arange(n).float()) < (n - 1) / n
+
+
+def test_spearman_and_diagonal():
+    x = torch.arange(10).float()
+    assert circuits.spearman(x, -x ** 3) == pytest.approx(-1.0)
+    assert circuits.diagonal_top1(torch.eye(5) + 0.1) == 1.0
+    assert circuits.diagonal_top1(torch.eye(5).flip(0)) == pytest.approx(0.2)  # only the middle row
+
+
+def test_mlp_run_with_cache_uses_transformerlens_names():
+    model = MLP.init(MLPConfig(d_vocab=P, d_vocab_out=P, d_mlp=16, d_embed=8))
+    tokens = ModularAddition(p=P).tokens[:5]
+    logits, cache = model.run_with_cache(tokens)
+    assert logits.shape == (5, P)
+    assert cache["post", 0].shape == (5, 16) and torch.all(cache["post", 0] >= 0)
+    assert torch.allclose(cache["post", 0], torch.relu(cache["pre", 0]))
+
+
+def test_hand_built_cosine_network_adds():
+    task = ModularAddition(p=P)
+    _, acc = evaluate(cosine_network(P, 512, seed=0), task.tokens, task.labels)
+    assert acc > 0.99
+
+
+def test_rep_basis_is_orthonormal_and_characters_peak_at_the_product():
+    G = Dihedral(5)
+    B = torch.cat(rep_basis(G))
+    assert B.shape == (G.order, G.order) and torch.allclose(B @ B.T, torch.eye(G.order), atol=1e-5)
+    f = torch.randn(G.order, 3)
+    assert torch.allclose(irrep_fractions(f, G).sum(0), torch.ones(3), atol=1e-5)
+    assert torch.allclose(project_irreps(f, G, list(range(len(rep_basis(G))))), f, atol=1e-5)
+    task = GroupComposition(group="D5", frac_train=0.5)
+    chi = character_table(G, 2)  # a 2-D irrep: chi(e) = 2 is its maximum
+    assert torch.equal(chi.argmax(1), task.labels)
