@@ -24,7 +24,7 @@ _static/plotly.min.js: $(STAMP)
 	$(PY) -c "import plotly, shutil, pathlib; shutil.copy(pathlib.Path(plotly.__file__).parent / 'package_data' / 'plotly.min.js', '$@')"
 
 book: $(STAMP) _static/plotly.min.js
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	TOYINTERP_BOOK=1 $(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # The MyST pages as notebooks, for nbval (jupytext keeps the parameters tag).
 notebooks: $(STAMP)

@@ -35,6 +35,10 @@ from .params import check_int
 
 @dataclass
 class MLPConfig:
+    """A one-hidden-layer MLP on pairs; ``d_embed=None`` means one-hot inputs."""
+
+    CODE_MODULES = ("mlp.py",)  # this model's code: part of the artifact store's key
+
     d_vocab: int = 113  # symbols per input
     d_vocab_out: int = 113
     d_mlp: int = 100
@@ -88,8 +92,6 @@ class MLP(HookedRootModule):
     @classmethod
     def init(cls, cfg: MLPConfig) -> "MLP":
         """PyTorch's default initializations (Embedding N(0, 1); Linear U(+-1/sqrt(fan_in))), seeded."""
-
-    CODE_MODULES = ("mlp.py",)  # this model's code: part of the artifact store's key
         model = cls(cfg)
         g = torch.Generator().manual_seed(cfg.seed)
         with torch.no_grad():

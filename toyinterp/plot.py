@@ -2,13 +2,13 @@
 
 Each helper takes tensors or arrays and returns a plotly ``Figure``, so a plot in
 a chapter is one call. Importing this module makes ``"toyinterp"`` the default
-plotly renderer. It emits the figure as ``text/html`` *without* plotly.js (the
-book serves plotly.js from its own ``_static/``, so pages work offline, and
-myst-nb renders only ``text/html``), plus plotly's own JSON mime type, which
-JupyterLab draws natively when a student runs the chapter there.
+plotly renderer. It emits the figure as ``text/html`` (myst-nb renders only that): in the book build
+*without* plotly.js, which the book serves from its own ``_static/``, so pages work offline with no CDN;
+elsewhere with plotly.js inlined once per session.
 """
 from __future__ import annotations
 
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -17,12 +17,23 @@ import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 
 
+BOOK_ENV = "TOYINTERP_BOOK"  # set by `make book`: the page loads plotly.js from _static/
+
+
 class _OfflineHTMLRenderer(MimetypeRenderer):
+    """``text/html`` only (myst-nb renders nothing else). In the book build the page already loads plotly.js;
+    anywhere else (Jupyter, papermill, nbval) the first figure of a session carries plotly.js inline, so
+    figures draw offline there too."""
+
+    def __init__(self):
+        self.plotlyjs_sent = False
+
     def to_mimebundle(self, fig_dict):
-        html = pio.to_html(fig_dict, include_plotlyjs=False, full_html=False, validate=False,
+        inline = not os.environ.get(BOOK_ENV) and not self.plotlyjs_sent
+        self.plotlyjs_sent = self.plotlyjs_sent or inline
+        html = pio.to_html(fig_dict, include_plotlyjs=inline, full_html=False, validate=False,
                            config={"displaylogo": False})
-        return {"text/html": html, "application/vnd.plotly.v1+json": {"data": fig_dict.get("data", []),
-                                                                      "layout": fig_dict.get("layout", {})}}
+        return {"text/html": html}
 
 
 pio.renderers["toyinterp"] = _OfflineHTMLRenderer()
