@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from toyinterp import circuits, fourier, measures
-from toyinterp.groups import Dihedral, character_table, irrep_fractions, project_irreps, rep_basis
+from toyinterp.groups import Dihedral, character_fit, character_table, irrep_fractions, project_irreps, rep_basis
 from toyinterp.mlp import MLP, MLPConfig, cosine_network
 from toyinterp.tasks import GroupComposition, ModularAddition
 from toyinterp.train import evaluate
@@ -57,8 +57,9 @@ def test_cos_logit_fit_of_exact_cosine_logits():
     b = torch.arange(P).repeat(P)[:, None].float()
     c = torch.arange(P)[None].float()
     L = 3 * torch.cos(2 * math.pi * 2 * (a + b - c) / P) + torch.cos(2 * math.pi * 5 * (a + b - c) / P)
-    fve, alpha = fourier.cos_logit_fve(L, P, [2, 5])
+    fve, alpha, fitted = fourier.cos_logit_fit(L, P, [2, 5])
     assert fve > 0.9999 and torch.allclose(alpha, torch.tensor([3.0, 1.0]), atol=1e-4)
+    assert torch.allclose(fitted, L - L.mean(1, keepdim=True), atol=1e-4)
     # restricted logits keep it whole; excluded logits remove it
     assert torch.allclose(measures.restricted_logits(L, P, [2, 5]), L, atol=1e-4)
     assert measures.excluded_logits(L, P, [2, 5]).abs().max() < 1e-4
@@ -105,3 +106,5 @@ def test_rep_basis_is_orthonormal_and_characters_peak_at_the_product():
     task = GroupComposition(group="D5", frac_train=0.5)
     chi = character_table(G, 2)  # a 2-D irrep: chi(e) = 2 is its maximum
     assert torch.equal(chi.argmax(1), task.labels)
+    fve, alpha = character_fit(2.0 * chi + 0.5 * character_table(G, 3), G, [2, 3])
+    assert fve > 0.9999 and torch.allclose(alpha, torch.tensor([2.0, 0.5]), atol=1e-4)

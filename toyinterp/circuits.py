@@ -50,12 +50,6 @@ def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((rx * ry).sum() / (rx.norm() * ry.norm()))
 
 
-def pearson(x: torch.Tensor, y: torch.Tensor) -> float:
-    x, y = x.flatten().double(), y.flatten().double()
-    x, y = x - x.mean(), y - y.mean()
-    return float((x * y).sum() / (x.norm() * y.norm()))
-
-
 def neuron_logit_map(bridge, layer: int = 0) -> torch.Tensor:
     """W_L = W_out @ W_U [d_mlp, d_vocab_out]: what each neuron writes to the logits."""
     return bridge.W_out[layer] @ bridge.W_U

@@ -87,21 +87,29 @@ def sum_directions(p: int, freqs) -> torch.Tensor:
     return (D / D.norm(dim=1, keepdim=True)).float()
 
 
-def cos_logit_fve(logits: torch.Tensor, p: int, freqs) -> tuple[float, torch.Tensor]:
-    """How well ``logits[(a,b), c] ~ sum_k alpha_k cos(w_k (a + b - c))`` fits; (FVE, alphas).
+def least_squares_fve(logits: torch.Tensor, X: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Fit row-centred ``logits`` [rows, classes] by the feature columns X [rows * classes, k].
 
-    logits [p*p, p] (rows a-major). Each row is centred (softmax ignores a per-row constant); the alphas are
-    least-squares coefficients over all p^3 entries.
+    Returns (fraction of variance explained, coefficients [k], fitted logits [rows, classes]). Rows are
+    centred first: softmax ignores a per-row constant.
     """
     L = (logits - logits.mean(1, keepdim=True)).double().reshape(-1)
+    coef = torch.linalg.lstsq(X.double(), L[:, None]).solution
+    fitted = (X.double() @ coef)[:, 0]
+    fve = float(1 - (L - fitted).pow(2).sum() / L.pow(2).sum())
+    return fve, coef[:, 0].float(), fitted.reshape(logits.shape).float()
+
+
+def cos_logit_fit(logits: torch.Tensor, p: int, freqs) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """How well ``logits[(a,b), c] ~ sum_k alpha_k cos(w_k (a + b - c))`` fits: (FVE, alphas, fitted logits).
+
+    logits [p*p, p] (rows a-major); the alphas are least-squares coefficients over all p^3 entries.
+    """
     a = torch.arange(p, dtype=torch.float64).repeat_interleave(p)[:, None]
     b = torch.arange(p, dtype=torch.float64).repeat(p)[:, None]
     c = torch.arange(p, dtype=torch.float64)[None, :]
     X = torch.stack([torch.cos(2 * math.pi * k / p * (a + b - c)).reshape(-1) for k in freqs], 1)
-    alpha = torch.linalg.lstsq(X, L[:, None]).solution
-    resid = L - (X @ alpha)[:, 0]
-    return float(1 - resid.pow(2).sum() / L.pow(2).sum()), alpha[:, 0].float()
-
+    return least_squares_fve(logits, X)
 
 class CosineFit:
     """Per-column fits ``w[x, i] ~ amp_i * cos(2 pi freq_i x / p + phase_i) + offset_i`` with their R^2."""

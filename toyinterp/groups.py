@@ -157,11 +157,11 @@ def character_table(G: Group, irrep: int) -> torch.Tensor:
 def character_fit(logits: torch.Tensor, G: Group, irreps: list[int]) -> tuple[float, torch.Tensor]:
     """Least-squares fit ``logits[(a,b), c] ~ sum_rho alpha_rho chi_rho(a b c^-1)``; (FVE, alphas).
 
-    Rows are centred first (softmax ignores a per-row constant). The GCR algorithm of Chughtai et al. (2023)
-    predicts this form: each key irrep adds its character, which peaks at c = a b.
+    The GCR algorithm of Chughtai et al. (2023) predicts this form: each key irrep adds its character, which
+    peaks at c = a b.
     """
-    L = (logits - logits.mean(1, keepdim=True)).double().reshape(-1)
-    X = torch.stack([character_table(G, i).double().reshape(-1) for i in irreps], 1)
-    alpha = torch.linalg.lstsq(X, L[:, None]).solution
-    resid = L - (X @ alpha)[:, 0]
-    return float(1 - resid.pow(2).sum() / L.pow(2).sum()), alpha[:, 0].float()
+    from .fourier import least_squares_fve
+
+    X = torch.stack([character_table(G, i).reshape(-1) for i in irreps], 1)
+    fve, alpha, _ = least_squares_fve(logits, X)
+    return fve, alpha

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .fourier import fourier_basis, sum_directions, to_fourier
+from .fourier import fourier_basis, freq_rows, sum_directions, to_fourier
 
 
 def gini(x: torch.Tensor) -> float:
@@ -69,7 +69,7 @@ def key_direction_projector(W_L: torch.Tensor, freqs) -> torch.Tensor:
     """Projector [d_mlp, d_mlp] onto the span of W_L's key-frequency directions ``W_L cos(w_k c)``, ``W_L sin(w_k c)``."""
     p = W_L.shape[1]
     B, _ = fourier_basis(p)
-    rows = [r for k in freqs for r in (2 * k - 1, 2 * k)]
+    rows = [r for k in freqs for r in freq_rows(k)]
     U = W_L.detach() @ B[rows].T.to(W_L)  # [d_mlp, 2K]
     Q, _ = torch.linalg.qr(U)
     return Q @ Q.T
