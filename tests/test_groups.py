@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from toyinterp.groups import Cyclic, Dihedral
+from toyinterp.groups import Cyclic, Dihedral, key_irreps, neuron_irrep_shares, rep_basis
 from toyinterp.params import ParameterError
 
 GROUPS = [Cyclic(1), Cyclic(5), Cyclic(8), Dihedral(3), Dihedral(4), Dihedral(7), Dihedral(10)]
@@ -49,3 +49,17 @@ def test_dihedral_relations():
 def test_bad_n_is_rejected(make, n):
     with pytest.raises(ParameterError):
         make(n)
+
+
+def test_neuron_irrep_shares_and_key_irrep_rule():
+    G = Dihedral(7)
+    basis = rep_basis(G)  # irreps: trivial, sign, rho1, rho2, rho3
+    # 10 neurons in rho2 (with a constant offset, which is ignored), 5 in sign, 1 mixed evenly over rho1 and rho3
+    cols = [basis[3][0] * 2 + 0.3 for _ in range(10)] + [basis[1][0] for _ in range(5)] + [basis[2][1] + basis[4][2]]
+    T = torch.stack(cols, 1)
+    share = neuron_irrep_shares(T, torch.zeros_like(T), G)
+    assert torch.allclose(share.sum(0), torch.ones(16)) and (share[0] == 0).all()
+    keys, best, clustered = key_irreps(share, clustered_at=0.85, min_share=0.2)
+    assert keys == [1, 3]
+    assert clustered[:15].all() and not clustered[15]
+    assert (best[:10] == 3).all() and (best[10:15] == 1).all()

@@ -114,3 +114,22 @@ def test_code_version_ignores_docstrings_and_comments_but_not_code():
     base = fp('def f(x):\n    """Doc."""\n    return x + 1  # one\n')
     assert fp('def f(x):\n    """Other words."""\n    # a comment\n    return x + 1\n') == base
     assert fp('def f(x):\n    """Doc."""\n    return x + 2\n') != base
+
+
+def test_same_seed_gives_bit_identical_weights_for_every_model_kind():
+    from toyinterp.mlp import MLPConfig
+    from toyinterp.tasks import GroupComposition
+
+    group_task, add_task = GroupComposition(group="D7", frac_train=0.5), ModularAddition(p=23)
+    configs = [(group_task, MLPConfig.for_task(group_task, d_mlp=32, d_embed=16, seed=1)),
+               (add_task, MLPConfig.for_task(add_task, d_mlp=32, seed=1)),
+               (add_task, TransformerConfig.for_task(add_task, d_model=32, n_heads=2, d_head=16, d_mlp=64,
+                                                     quant="ternary", final_norm=True, seed=0))]
+    for task, cfg in configs:
+        runs = []
+        for _ in range(2):
+            model = cfg.build()
+            train(model, task, TrainConfig(steps=60, eval_every=30), progress=False)
+            runs.append(model.state_dict())
+        for key in runs[0]:
+            assert torch.equal(runs[0][key], runs[1][key]), (type(cfg).__name__, key)

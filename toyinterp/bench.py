@@ -31,6 +31,22 @@ def _time(fn, n: int, warmup: int = 2) -> float:
     return (time.perf_counter() - t) / n
 
 
+def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, n: int = 20) -> float:
+    """Seconds per full-batch training step (forward, backward, AdamW) of ``model`` on a copy of its weights."""
+    import copy
+
+    model = copy.deepcopy(model).train()
+    opt = make_optimizer(model, cfg)
+
+    def step():
+        loss = F.cross_entropy(model(tokens), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return _time(step, n)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m toyinterp.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--bridge-steps", type=int, default=10)
@@ -66,16 +82,7 @@ def main(argv=None) -> None:
     bridge_epoch_s = _time(bridge_epoch, args.bridge_steps)
 
     # --- ours: one step, and train() with its defaults
-    model = Transformer.init(cfg)
-    opt2 = make_optimizer(model, tcfg)
-
-    def our_step():
-        loss = F.cross_entropy(model(x), y)
-        opt2.zero_grad()
-        loss.backward()
-        opt2.step()
-
-    our_step_s = _time(our_step, max(20, args.our_steps // 10))
+    our_step_s = step_time(Transformer.init(cfg), x, y, tcfg, max(20, args.our_steps // 10))
     model = Transformer.init(cfg)
     t = time.perf_counter()
     train(model, task, tcfg, progress=False)

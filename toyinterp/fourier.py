@@ -171,3 +171,34 @@ def cluster_frequencies(freq: torch.Tensor, clustered: torch.Tensor, min_share: 
     """Frequencies that are the best single frequency of at least ``min_share`` of all neurons."""
     counts = torch.bincount(freq[clustered], minlength=int(freq.max()) + 1)
     return [k for k in range(1, len(counts)) if counts[k] >= min_share * len(freq)]
+
+
+# ---- the multiplicative group (Z_p)^*: Fourier analysis in discrete-log order --------------------------------
+
+def primitive_root(p: int) -> int:
+    """The smallest generator g of the multiplicative group mod the prime ``p``."""
+    check_prime("p", p)
+    for g in range(1, p):
+        if len({pow(g, k, p) for k in range(p - 1)}) == p - 1:
+            return g
+    raise AssertionError("unreachable: every prime has a primitive root")
+
+
+def discrete_log_order(p: int) -> torch.Tensor:
+    """[p-1]: the residues g^0, g^1, .., g^(p-2) mod p (so position k holds the number whose log is k)."""
+    g = primitive_root(p)
+    return torch.tensor([pow(g, k, p) for k in range(p - 1)])
+
+
+def mult_freq_norms(x: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Norm of each multiplicative frequency j = 1 .. (p-1)/2 of ``x`` (axis ``dim``: a function of 0..p-1).
+
+    The residue 0 is dropped; 1..p-1 are put in discrete-log order, where x -> x^d and multiplication act as
+    shifts, and Fourier-transformed over Z_(p-1) (the characters of (Z_p)^*). Frequencies j and p-1-j are one
+    real frequency; the constant (j = 0) is left out, as in ``freq_norms``.
+    """
+    p = x.shape[dim]
+    f = torch.movedim(x, dim, 0)[discrete_log_order(p)].double()
+    F = torch.fft.rfft(f, dim=0)  # [(p-1)//2 + 1, ...]
+    sq = F.abs().pow(2).reshape(F.shape[0], -1).sum(1)
+    return sq[1:].sqrt().float()

@@ -165,3 +165,30 @@ def character_fit(logits: torch.Tensor, G: Group, irreps: list[int]) -> tuple[fl
     X = torch.stack([character_table(G, i).reshape(-1) for i in irreps], 1)
     fve, alpha, _ = least_squares_fve(logits, X)
     return fve, alpha
+
+
+def neuron_irrep_shares(T_a: torch.Tensor, T_b: torch.Tensor, G: Group) -> torch.Tensor:
+    """[n_irreps, d_mlp]: share of each hidden neuron's input weight in each irrep, the trivial one left out.
+
+    ``T_a``, ``T_b`` [order, d_mlp] are the neuron's input tables (its pre-activation is ``T_a[a] + T_b[b]``);
+    the squared norms of both columns are split among the irreps and added. The trivial irrep is a constant
+    offset over the group, not part of the computation, so its share is set to zero before normalizing.
+    """
+    T_a, T_b = T_a.detach().float(), T_b.detach().float()
+    power = irrep_fractions(T_a, G) * T_a.pow(2).sum(0) + irrep_fractions(T_b, G) * T_b.pow(2).sum(0)
+    power[0] = 0
+    return power / power.sum(0, keepdim=True).clamp_min(1e-30)
+
+
+def key_irreps(share: torch.Tensor, clustered_at: float = 0.85, min_share: float = 0.03):
+    """(keys, best, clustered): the rule for a model's key irreps.
+
+    A neuron is *clustered* when one irrep holds at least ``clustered_at`` of its input weight (``share`` from
+    ``neuron_irrep_shares``); ``best`` is that irrep per neuron. The key irreps are those that are the best irrep
+    of at least ``min_share`` of all neurons among the clustered ones.
+    """
+    best_share, best = share.max(0)
+    clustered = best_share >= clustered_at
+    counts = torch.bincount(best[clustered], minlength=share.shape[0])
+    keys = [i for i in range(share.shape[0]) if counts[i] >= min_share * share.shape[1]]
+    return keys, best, clustered

@@ -98,3 +98,11 @@ def progress_measures(model, snapshots: dict[int, dict], task, freqs) -> dict[st
         out["weight_norm"].append(weight_norm(model))
     model.load_state_dict(saved)
     return out
+
+
+def accuracy_by(correct: torch.Tensor, key: torch.Tensor, n_keys: int) -> torch.Tensor:
+    """[n_keys]: the accuracy of the rows with each value of ``key`` (NaN where a key has no rows)."""
+    key = key.long()
+    hits = torch.bincount(key, weights=correct.double(), minlength=n_keys)
+    rows = torch.bincount(key, minlength=n_keys).double()
+    return hits / rows

@@ -27,9 +27,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformer_lens import ActivationCache, HookedRootModule
-from transformer_lens.hook_points import HookPoint
 
+from .hooks import HookedModel, Block
 from .params import check_int
 
 
@@ -37,7 +36,7 @@ from .params import check_int
 class MLPConfig:
     """A one-hidden-layer MLP on pairs; ``d_embed=None`` means one-hot inputs."""
 
-    CODE_MODULES = ("mlp.py",)  # this model's code: part of the artifact store's key
+    CODE_MODULES = ("mlp.py", "hooks.py")  # this model's code: part of the artifact store's key
 
     d_vocab: int = 113  # symbols per input
     d_vocab_out: int = 113
@@ -62,20 +61,7 @@ class MLPConfig:
         return MLP.init(self)
 
 
-class _Hidden(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hook_pre = HookPoint()  # [batch, d_mlp]
-        self.hook_post = HookPoint()  # [batch, d_mlp]
-
-
-class _Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.mlp = _Hidden()
-
-
-class MLP(HookedRootModule):
+class MLP(HookedModel):
     def __init__(self, cfg: MLPConfig):
         super().__init__()
         self.cfg = cfg
@@ -86,7 +72,7 @@ class MLP(HookedRootModule):
         self.W_in_a = nn.Parameter(torch.zeros(d_in, cfg.d_mlp))
         self.W_in_b = nn.Parameter(torch.zeros(d_in, cfg.d_mlp))
         self.W_out = nn.Parameter(torch.zeros(cfg.d_mlp, cfg.d_vocab_out))
-        self.blocks = nn.ModuleList([_Block()])
+        self.blocks = nn.ModuleList([Block(attn=False)])
         self.setup()
 
     @classmethod
@@ -115,14 +101,9 @@ class MLP(HookedRootModule):
         a, b = tokens[:, 0], tokens[:, 1]
         hidden = self.blocks[0].mlp
         T_a, T_b = self.tables()
-        pre = hidden.hook_pre(T_a[a] + T_b[b])  # [batch, d_mlp]
+        pre = hidden.hook_pre(T_a.index_select(0, a) + T_b.index_select(0, b))  # [batch, d_mlp]
         post = hidden.hook_post(F.relu(pre))  # [batch, d_mlp]
         return post @ self.W_out  # [batch, d_vocab_out]
-
-    def run_with_cache(self, *args, **kwargs):
-        """(logits, ActivationCache): ``cache["pre", 0]`` / ``cache["post", 0]`` as for a transformer."""
-        logits, cache = super().run_with_cache(*args, **kwargs)
-        return logits, cache if isinstance(cache, ActivationCache) else ActivationCache(cache, self)
 
 
 def with_weights(model: MLP, W_in_a=None, W_in_b=None, W_out=None) -> MLP:

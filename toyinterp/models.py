@@ -31,14 +31,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .bitlinear import bit_input, check_mode, quantize_weight, rms_norm
+from .hooks import HookedModel, Block
 from .params import ParameterError, check_int
+
+
+QUANTIZED = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")  # the BitLinear layers of a quantized model
 
 
 @dataclass
 class TransformerConfig:
     """A one-layer transformer; field names follow TransformerLens."""
 
-    CODE_MODULES = ("models.py",)  # this model's code: part of the artifact store's key
+    CODE_MODULES = ("models.py", "bitlinear.py", "hooks.py")  # this model's code: part of the artifact store's key
 
     d_vocab: int = 114  # input tokens (p numbers and '=')
     d_vocab_out: int = 113  # classes
@@ -49,11 +54,15 @@ class TransformerConfig:
     d_mlp: int = 512
     attn_only: bool = False  # no MLP (the min-of-two model)
     freeze_pos: bool = False  # positional embeddings zeroed and never trained
+    freeze_embed: bool = False  # token embeddings kept at their random initialization
+    quant: str | None = None  # None (full precision), "binary" or "ternary": every W_Q..W_out is a BitLinear
+    final_norm: bool = False  # an RMS norm (no gain) before the unembedding (the BitNet anchor needs one)
     seed: int = 999  # boot_native's initialization seed (the TL grokking demo's)
 
     def __post_init__(self):
         for name in ("d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads", "d_head", "d_mlp"):
             check_int(name, getattr(self, name), low=1)
+        check_mode(self.quant)
 
     @classmethod
     def for_task(cls, task, **kw) -> "TransformerConfig":
@@ -62,6 +71,12 @@ class TransformerConfig:
 
     def spec(self) -> dict:
         return {"model": "Transformer", **asdict(self)}
+
+    def activation_bytes(self, batch: int) -> int:
+        """A rough upper estimate of the memory one training step on ``batch`` rows needs (float32 activations
+        kept for the backward pass, and their gradients)."""
+        per_row = 3 * self.n_ctx * self.n_heads * self.d_head + 4 * self.d_model + 3 * self.d_mlp + 3 * self.d_vocab_out
+        return 2 * 4 * batch * per_row
 
     def build(self) -> "Transformer":
         """A freshly initialized model for this config (``boot_native``'s weights for ``seed``)."""
@@ -91,14 +106,21 @@ def boot_bridge(cfg: TransformerConfig):
     return bridge
 
 
-class Transformer(nn.Module):
-    """One-layer transformer, last-position logits, TransformerLens weight names."""
+class Transformer(HookedModel):
+    """One-layer transformer, last-position logits, TransformerLens weight names.
+
+    Hook points (last position only, the one every task scores): ``blocks.0.attn.hook_pattern``
+    [batch, n_heads, 1, n_ctx], ``blocks.0.hook_resid_mid``, ``blocks.0.mlp.hook_pre`` / ``hook_post``
+    [batch, d_mlp]. With ``cfg.quant`` every matrix from ``W_Q`` to ``W_out`` is used through
+    ``toyinterp.bitlinear`` (``effective(name)`` gives the quantized matrix); ``W_E``, ``W_pos`` and ``W_U``
+    stay full precision, as in the BitNet papers.
+    """
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg
         c = cfg
-        self.W_E = nn.Parameter(torch.zeros(c.d_vocab, c.d_model))
+        self.W_E = nn.Parameter(torch.zeros(c.d_vocab, c.d_model), requires_grad=not c.freeze_embed)
         self.W_pos = nn.Parameter(torch.zeros(c.n_ctx, c.d_model), requires_grad=not c.freeze_pos)
         self.W_Q = nn.Parameter(torch.zeros(c.n_heads, c.d_model, c.d_head))
         self.W_K = nn.Parameter(torch.zeros(c.n_heads, c.d_model, c.d_head))
@@ -108,6 +130,8 @@ class Transformer(nn.Module):
             self.W_in = nn.Parameter(torch.zeros(c.d_model, c.d_mlp))
             self.W_out = nn.Parameter(torch.zeros(c.d_mlp, c.d_model))
         self.W_U = nn.Parameter(torch.zeros(c.d_model, c.d_vocab_out))
+        self.blocks = nn.ModuleList([Block(mlp=not c.attn_only)])
+        self.setup()
 
     @classmethod
     def init(cls, cfg: TransformerConfig) -> "Transformer":
@@ -120,29 +144,42 @@ class Transformer(nn.Module):
         return model
 
     # ---- the forward pass: last position only --------------------------------------
+    def effective(self, name: str) -> torch.Tensor:
+        """The matrix the forward pass uses for weight ``name``: quantized for a BitLinear, else the weight."""
+        w = getattr(self, name)
+        return quantize_weight(w, self.cfg.quant) if name in QUANTIZED else w
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [batch, n_ctx] -> logits at the last position [batch, d_vocab_out]."""
-        c = self.cfg
+        c, mode = self.cfg, self.cfg.quant
+        block = self.blocks[0]
         batch = tokens.shape[0]
         hd = c.n_heads * c.d_head
+        W = {name: self.effective(name) for name in QUANTIZED if hasattr(self, name)}
         E = self.W_E[None] + self.W_pos[:, None]  # [n_ctx, d_vocab, d_model]: every (position, token)
-        W_KV = torch.cat([einops.rearrange(w, "h m d -> m (h d)") for w in (self.W_K, self.W_V)], dim=1)
-        KV = (E @ W_KV).reshape(c.n_ctx * c.d_vocab, 2 * hd)  # [n_ctx*d_vocab, 2*n_heads*d_head]
+        X = bit_input(E, mode)  # what W_Q, W_K, W_V read (E itself at full precision)
         flat = (torch.arange(c.n_ctx, device=tokens.device) * c.d_vocab + tokens).reshape(-1)
-        k, v = KV.index_select(0, flat).view(batch, c.n_ctx, 2, c.n_heads, c.d_head).unbind(2)
+        X = X.reshape(c.n_ctx * c.d_vocab, c.d_model)
+        # keys and values of every (position, token), gathered per row: [batch, n_ctx, n_heads, d_head]
+        k, v = ((X @ einops.rearrange(W[n], "h m d -> m (h d)")).index_select(0, flat)
+                .view(batch, c.n_ctx, c.n_heads, c.d_head) for n in ("W_K", "W_V"))
         last = tokens[:, -1]
         resid = E[-1].index_select(0, last)  # resid_pre at the last position [batch, d_model]
-        q = (resid @ einops.rearrange(self.W_Q, "h m d -> m (h d)")).view(batch, 1, c.n_heads, c.d_head)
+        x_last = resid if mode is None else X[(c.n_ctx - 1) * c.d_vocab:].index_select(0, last)
+        q = (x_last @ einops.rearrange(W["W_Q"], "h m d -> m (h d)")).view(batch, 1, c.n_heads, c.d_head)
         scores = (q * k).sum(-1) / math.sqrt(c.d_head)  # [batch, n_ctx, n_heads]
-        pattern = scores.softmax(dim=1)  # the last query sees every position: no causal mask needed
-        z = (pattern.unsqueeze(-1) * v).sum(1)  # [batch, n_heads, d_head]
-        resid = resid + z.reshape(batch, hd) @ einops.rearrange(self.W_O, "h d m -> (h d) m")  # resid_mid
-        logits = resid @ self.W_U  # direct path [batch, d_vocab_out]
-        if not c.attn_only:
-            post = F.relu(resid @ self.W_in)  # [batch, d_mlp]
-            # (post @ W_out) @ W_U computed as post @ (W_out @ W_U): d_vocab_out < d_model, fewer FLOPs
-            logits = logits + post @ (self.W_out @ self.W_U)
-        return logits
+        # the last query sees every position: no causal mask needed
+        pattern = block.attn.hook_pattern(scores.softmax(dim=1).transpose(1, 2).unsqueeze(2))  # [b, h, 1, n_ctx]
+        z = (pattern.squeeze(2).transpose(1, 2).unsqueeze(-1) * v).sum(1)  # [batch, n_heads, d_head]
+        W_O = einops.rearrange(W["W_O"], "h d m -> (h d) m")
+        resid = block.hook_resid_mid(resid + bit_input(z.reshape(batch, hd), mode) @ W_O)  # [batch, d_model]
+        if c.attn_only:
+            return (rms_norm(resid) if c.final_norm else resid) @ self.W_U
+        post = block.mlp.hook_post(F.relu(block.mlp.hook_pre(bit_input(resid, mode) @ W["W_in"])))
+        if c.final_norm:
+            return rms_norm(resid + bit_input(post, mode) @ W["W_out"]) @ self.W_U
+        # (post @ W_out) @ W_U computed as post @ (W_out @ W_U): d_vocab_out < d_model, fewer FLOPs
+        return resid @ self.W_U + post @ (W["W_out"] @ self.W_U)
 
     # ---- TransformerLens 4 -----------------------------------------------------------
     def bridge_state(self) -> dict[str, torch.Tensor]:
@@ -180,6 +217,9 @@ class Transformer(nn.Module):
 
     def to_bridge(self, device: str | torch.device | None = None):
         """A TL4 ``TransformerBridge`` with our weights: ``run_with_cache``, ``W_E``, ``OV``, ``QK``."""
+        if self.cfg.quant is not None or self.cfg.final_norm:
+            raise ParameterError("a BitLinear model (quant / final_norm) has no TransformerBridge equivalent: "
+                                 "analyse it with its own run_with_cache and effective() weights")
         bridge = boot_bridge(self.cfg)
         sd = bridge.state_dict()
         for key, value in self.bridge_state().items():

@@ -8,6 +8,7 @@ parameter, instead of failing an hour later deep inside training.
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -69,3 +70,17 @@ def resolve_device(device: str) -> torch.device:
         raise ParameterError("device='cuda' was asked for, but torch sees no CUDA GPU on this machine; "
                              "use device='cpu' or device='auto'")
     return torch.device(device)
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(what: str, n_bytes: int, share: float = 0.5) -> int:
+    """Refuse work whose tensors would need more than ``share`` of the machine's memory."""
+    limit = int(share * memory_bytes())
+    if n_bytes > limit:
+        raise ParameterError(f"{what} needs about {n_bytes / 2**30:.1f} GiB, more than {share:.0%} of this machine's "
+                             f"{memory_bytes() / 2**30:.1f} GiB; use a smaller size or minibatches (batch_size)")
+    return n_bytes

@@ -157,3 +157,71 @@ def make_group(name: str):
     if not isinstance(name, str) or len(name) < 2 or name[0] not in kinds or not name[1:].isdigit():
         raise ParameterError(f"group must be 'D<n>' (dihedral) or 'C<n>' (cyclic), e.g. 'D59'; got {name!r}")
     return kinds[name[0]](int(name[1:]))
+
+
+def pow_mod(x: torch.Tensor, e: torch.Tensor, p: int) -> torch.Tensor:
+    """``x ** e mod p`` elementwise for int64 tensors with 0 <= x < p, e >= 0 (square and multiply); 0**0 = 1."""
+    out = torch.ones_like(x)
+    base, e = x % p, e.clone()
+    while bool((e > 0).any()):
+        out = torch.where(e % 2 == 1, out * base % p, out)
+        base, e = base * base % p, e // 2
+    return out
+
+
+POLY_SYMBOLS = ("(", "*", "+", ")", "^", "=")  # token ids p .. p+5
+
+
+@dataclass
+class Polynomial(SequenceTask):
+    """Rows ``( a * b + c ) ^ d =`` (10 tokens) with label ``(a b + c)^d mod p``; a, b, c, d in 0..p-1.
+
+    Numbers are tokens ``0..p-1`` and the six symbols ``POLY_SYMBOLS`` are ``p..p+5`` (vocabulary p + 6), the
+    layout of the seed notebook. Row ``r = ((a p + b) p + c) p + d``. With ``n_rows=None`` the task holds all
+    p^4 rows; with ``n_rows=k`` it holds k distinct rows drawn with ``data_seed`` (p^4 row indices are never
+    materialized when p^4 is large), and the split is taken inside that sample.
+    """
+
+    p: int = 11
+    frac_train: float = 0.5
+    data_seed: int = 0
+    n_rows: int | None = None
+
+    def __post_init__(self):
+        from .params import check_memory
+
+        check_prime("p", self.p)
+        p, total = self.p, self.p ** 4
+        n = total if self.n_rows is None else check_int("n_rows", self.n_rows, low=2, high=total)
+        check_memory(f"the polynomial task with {n:,} rows", n * 12 * 8)
+        self.row_ids = self._sample(total, n) if n < total else torch.arange(total)
+        r = self.row_ids
+        d, c, b, a = r % p, r // p % p, r // p**2 % p, r // p**3
+        sym = {s: torch.full_like(a, p + i) for i, s in enumerate(POLY_SYMBOLS)}
+        self.tokens = torch.stack([sym["("], a, sym["*"], b, sym["+"], c, sym[")"], sym["^"], d, sym["="]], dim=1)
+        self.base = (a * b + c) % p  # the value raised to the power d
+        self.labels = pow_mod(self.base, d, p)
+        self.d_vocab, self.d_vocab_out = p + len(POLY_SYMBOLS), p
+        self._split()
+
+    def _sample(self, total: int, n: int) -> torch.Tensor:
+        """n distinct row ids in [0, total), seeded; never allocates ``total`` entries unless total is small."""
+        gen = torch.Generator().manual_seed(self.data_seed)
+        if total <= 1 << 24:
+            return torch.randperm(total, generator=gen)[:n].sort().values
+        ids = torch.empty(0, dtype=torch.long)
+        while len(ids) < n:
+            ids = torch.cat([ids, torch.randint(total, (2 * (n - len(ids)),), generator=gen)]).unique()
+        return ids[torch.randperm(len(ids), generator=gen)[:n]].sort().values
+
+    def spec(self) -> dict:
+        return {"task": self.name, "p": self.p, "frac_train": self.frac_train, "data_seed": self.data_seed,
+                "n_rows": self.n_rows}
+
+    @property
+    def a(self) -> torch.Tensor:
+        return self.tokens[:, 1]
+
+    @property
+    def d(self) -> torch.Tensor:
+        return self.tokens[:, 8]
