@@ -111,6 +111,7 @@ def cos_logit_fit(logits: torch.Tensor, p: int, freqs) -> tuple[float, torch.Ten
     X = torch.stack([torch.cos(2 * math.pi * k / p * (a + b - c)).reshape(-1) for k in freqs], 1)
     return least_squares_fve(logits, X)
 
+
 class CosineFit:
     """Per-column fits ``w[x, i] ~ amp_i * cos(2 pi freq_i x / p + phase_i) + offset_i`` with their R^2."""
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .params import check_fraction, check_int, check_prime
+from .params import check_fraction, check_int, check_memory, check_prime
 
 
 def seeded_split(n_rows: int, frac_train: float, data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,8 +188,6 @@ class Polynomial(SequenceTask):
     n_rows: int | None = None
 
     def __post_init__(self):
-        from .params import check_memory
-
         check_prime("p", self.p)
         p, total = self.p, self.p ** 4
         n = total if self.n_rows is None else check_int("n_rows", self.n_rows, low=2, high=total)
@@ -214,14 +212,7 @@ class Polynomial(SequenceTask):
             ids = torch.cat([ids, torch.randint(total, (2 * (n - len(ids)),), generator=gen)]).unique()
         return ids[torch.randperm(len(ids), generator=gen)[:n]].sort().values
 
-    def spec(self) -> dict:
-        return {"task": self.name, "p": self.p, "frac_train": self.frac_train, "data_seed": self.data_seed,
-                "n_rows": self.n_rows}
-
-    @property
-    def a(self) -> torch.Tensor:
-        return self.tokens[:, 1]
-
     @property
     def d(self) -> torch.Tensor:
+        """The exponent of each row."""
         return self.tokens[:, 8]
