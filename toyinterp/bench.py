@@ -12,6 +12,7 @@ and ends with ``speedup: X.Yx``, the per-epoch ratio. Both sides start from the 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
@@ -33,8 +34,6 @@ def _time(fn, n: int, warmup: int = 2) -> float:
 
 def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, n: int = 20) -> float:
     """Seconds per full-batch training step (forward, backward, AdamW) of ``model`` on a copy of its weights."""
-    import copy
-
     model = copy.deepcopy(model).train()
     opt = make_optimizer(model, cfg)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .fourier import least_squares_fve
 from .params import ParameterError
 
 
@@ -160,8 +161,6 @@ def character_fit(logits: torch.Tensor, G: Group, irreps: list[int]) -> tuple[fl
     The GCR algorithm of Chughtai et al. (2023) predicts this form: each key irrep adds its character, which
     peaks at c = a b.
     """
-    from .fourier import least_squares_fve
-
     X = torch.stack([character_table(G, i).reshape(-1) for i in irreps], 1)
     fve, alpha, _ = least_squares_fve(logits, X)
     return fve, alpha
