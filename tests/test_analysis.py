@@ -40,6 +40,24 @@ def test_neuron_fve_of_a_single_frequency_neuron_is_one():
     assert int(freq[0]) == 4 and bool(clustered[0])
 
 
+def test_neuron_key_fve_adds_up_the_frequencies_it_is_given():
+    a = torch.arange(P).float()[:, None]
+    b = torch.arange(P).float()[None, :]
+    w3, w5 = 2 * math.pi * 3 / P, 2 * math.pi * 5 / P
+    acts = (torch.cos(w3 * (a + b)) + torch.sin(w5 * a))[..., None]  # two frequencies, equal variance
+    assert fourier.neuron_freq_fve(acts).max() < 0.51  # no single frequency explains it: not "clustered"
+    assert measures.neuron_key_fve(acts, [3, 5]).item() == pytest.approx(1.0, abs=1e-4)
+    assert measures.neuron_key_fve(acts, [3]).item() == pytest.approx(0.5, abs=1e-4)
+    assert measures.neuron_key_fve(acts, [7]).item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_no_key_frequencies_restrict_to_the_class_means_and_exclude_nothing():
+    logits = torch.randn(P * P, P)
+    assert torch.allclose(measures.excluded_logits(logits, P, []), logits)
+    assert torch.allclose(measures.restricted_logits(logits, P, []), logits.mean(0, keepdim=True).expand_as(logits))
+    assert fourier.cos_logit_fit(logits, P, [])[0] == 0.0
+
+
 def test_cosine_fit_recovers_frequency_phase_amplitude_offset():
     x = torch.arange(P).float()
     W = torch.stack([1.5 * torch.cos(2 * math.pi * 7 * x / P + 1.0) + 0.2,

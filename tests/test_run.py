@@ -34,6 +34,13 @@ def test_a_bad_parameter_value_stops_before_any_work(tmp_path):
     assert "train Transformer" not in res.stderr + res.stdout
 
 
+def test_an_unknown_quantization_mode_stops_the_bitnet_chapter_before_any_work(tmp_path):
+    res = _run("bitnet", "-p", "probe", "quaternary", tmp_path=tmp_path)
+    assert res.returncode == 1
+    assert "ParameterError: probe must be one of ('binary', 'ternary') or None, got 'quaternary'" in res.stderr
+    assert "train Transformer" not in res.stderr + res.stdout
+
+
 def test_failing_claims_print_the_table_and_exit_nonzero(tmp_path):
     # 200 steps on p=23 memorizes but cannot grok: the chapter must say so and fail.
     res = _run("grokking", "-p", "p", "23", "-p", "steps", "200", "-p", "d_mlp", "64", tmp_path=tmp_path)

@@ -83,6 +83,8 @@ def sum_directions(p: int, freqs) -> torch.Tensor:
     for k in freqs:
         w = 2 * math.pi * k / p
         dirs += [torch.cos(w * (a + b)), torch.sin(w * (a + b))]
+    if not dirs:  # no key frequencies: the empty subspace
+        return torch.zeros(0, p * p)
     D = torch.stack(dirs)
     return (D / D.norm(dim=1, keepdim=True)).float()
 
@@ -103,8 +105,11 @@ def least_squares_fve(logits: torch.Tensor, X: torch.Tensor) -> tuple[float, tor
 def cos_logit_fit(logits: torch.Tensor, p: int, freqs) -> tuple[float, torch.Tensor, torch.Tensor]:
     """How well ``logits[(a,b), c] ~ sum_k alpha_k cos(w_k (a + b - c))`` fits: (FVE, alphas, fitted logits).
 
-    logits [p*p, p] (rows a-major); the alphas are least-squares coefficients over all p^3 entries.
+    logits [p*p, p] (rows a-major); the alphas are least-squares coefficients over all p^3 entries. With no
+    frequencies the fit is zero and explains nothing.
     """
+    if len(freqs) == 0:
+        return 0.0, torch.zeros(0), torch.zeros_like(logits)
     a = torch.arange(p, dtype=torch.float64).repeat_interleave(p)[:, None]
     b = torch.arange(p, dtype=torch.float64).repeat(p)[:, None]
     c = torch.arange(p, dtype=torch.float64)[None, :]

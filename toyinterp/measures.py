@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .fourier import fourier_basis, freq_rows, sum_directions, to_fourier
+from .fourier import fourier_basis, freq_rows, neuron_freq_fve, sum_directions, to_fourier
 
 
 def gini(x: torch.Tensor) -> float:
@@ -75,26 +75,45 @@ def key_direction_projector(W_L: torch.Tensor, freqs) -> torch.Tensor:
     return Q @ Q.T
 
 
+def neuron_key_fve(acts: torch.Tensor, freqs) -> torch.Tensor:
+    """[n]: the fraction of each neuron's variance over (a, b) that the frequencies ``freqs`` explain together.
+
+    acts [p, p, n]. The single-frequency parts of ``neuron_freq_fve`` are disjoint, so they add up.
+    """
+    return neuron_freq_fve(acts)[:, [k - 1 for k in freqs]].sum(1)
+
+
 @torch.no_grad()
-def progress_measures(model, snapshots: dict[int, dict], task, freqs) -> dict[str, list]:
+def progress_measures(model, snapshots: dict[int, dict], task, freqs, neurons: bool = False,
+                      fve_threshold: float = 0.85) -> dict[str, list]:
     """The §5 measures at every snapshot: losses, restricted/excluded loss, Gini of W_E and W_L, weight norm.
 
-    ``model`` is a ``models.Transformer`` whose weights are replaced by each snapshot in turn.
+    ``model`` is a ``models.Transformer`` whose weights are replaced by each snapshot in turn; ``W_L`` is the
+    map the forward pass uses (quantized for a BitLinear ``W_out``). With ``neurons``, also the fraction of
+    neurons whose best single frequency explains more than ``fve_threshold`` of their activation at '='
+    (``clustered``) and the median fraction the key frequencies explain together (``neuron_key_fve``).
     """
     p = task.p
-    out = {k: [] for k in ("step", "train_loss", "test_loss", "restricted_loss", "excluded_loss",
-                           "gini_W_E", "gini_W_L", "weight_norm")}
+    names = ["step", "train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_W_E", "gini_W_L",
+             "weight_norm"] + (["clustered", "neuron_key_fve"] if neurons else [])
+    out = {k: [] for k in names}
     saved = {k: v.clone() for k, v in model.state_dict().items()}
     for step, weights in sorted(snapshots.items()):
         model.load_state_dict(weights)
-        logits = model(task.tokens)
+        if neurons:
+            logits, cache = model.run_with_cache(task.tokens)
+            acts = cache["post", 0].reshape(p, p, -1)
+            out["clustered"].append(float((neuron_freq_fve(acts).max(1).values > fve_threshold).float().mean()))
+            out["neuron_key_fve"].append(float(neuron_key_fve(acts, freqs).median()))
+        else:
+            logits = model(task.tokens)
         out["step"].append(step)
         out["train_loss"].append(loss(logits, task.labels, task.train_idx))
         out["test_loss"].append(loss(logits, task.labels, task.test_idx))
         out["restricted_loss"].append(loss(restricted_logits(logits, p, freqs), task.labels))
         out["excluded_loss"].append(loss(excluded_logits(logits, p, freqs), task.labels, task.train_idx))
         out["gini_W_E"].append(embedding_freq_gini(model.W_E, p))
-        out["gini_W_L"].append(logit_map_freq_gini(model.W_out @ model.W_U))
+        out["gini_W_L"].append(logit_map_freq_gini(model.effective("W_out") @ model.W_U))
         out["weight_norm"].append(weight_norm(model))
     model.load_state_dict(saved)
     return out
