@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .fourier import fourier_basis, freq_rows, neuron_freq_fve, sum_directions, to_fourier
+from .fourier import fourier_basis, freq_rows, neuron_clusters, neuron_freq_fve, sum_directions, to_fourier
 
 
 def gini(x: torch.Tensor) -> float:
@@ -103,7 +103,7 @@ def progress_measures(model, snapshots: dict[int, dict], task, freqs, neurons: b
         if neurons:
             logits, cache = model.run_with_cache(task.tokens)
             acts = cache["post", 0].reshape(p, p, -1)
-            out["clustered"].append(float((neuron_freq_fve(acts).max(1).values > fve_threshold).float().mean()))
+            out["clustered"].append(float(neuron_clusters(acts, fve_threshold)[2].float().mean()))
             out["neuron_key_fve"].append(float(neuron_key_fve(acts, freqs).median()))
         else:
             logits = model(task.tokens)
