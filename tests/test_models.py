@@ -60,3 +60,29 @@ def test_default_config_is_untouched_by_the_bitlinear_options():
     assert cfg.recipe is None and cfg.attn_scale is None and not cfg.final_norm
     names = {n for n, _ in Transformer.init(cfg).named_parameters()}
     assert names == {"W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U"}
+
+
+def test_fused_path_is_the_same_function_as_the_plain_one():
+    # the grokking model takes the fused path (one last token for every row); a hook on resid_mid, or rows
+    # with different last tokens, take the plain one: same logits and gradients to float precision
+    task = ModularAddition(p=23)
+    model = Transformer.init(TransformerConfig.for_task(task, d_mlp=64, seed=5))
+    train(model, task, TrainConfig(steps=30, eval_every=10), progress=False)
+    x, y = task.train_data()
+    assert model._fused(x) and not model._fused(torch.cat([x[:5], x[5:].flip(1)]))
+
+    def logits_and_grads(hooked: bool):
+        model.zero_grad()
+        if hooked:
+            model.blocks[0].hook_resid_mid.add_hook(lambda t, hook: t)
+        logits = model(x)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        model.reset_hooks()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    fused, plain = logits_and_grads(False), logits_and_grads(True)
+    assert (fused[0] - plain[0]).abs().max() < 1e-5
+    for name in fused[1]:
+        assert torch.allclose(fused[1][name], plain[1][name], rtol=1e-4, atol=1e-6), name
+    mixed = torch.cat([x[:5], x[5:, [1, 0, 2]]])  # other rows still work on the plain path
+    assert model(mixed).shape == (len(mixed), task.d_vocab_out)

@@ -149,3 +149,28 @@ def test_the_loss_is_computed_in_float64_as_the_anchors_do():
     assert logits.grad.dtype == torch.float32 and logits.grad[0, 0] < 0  # the gradient reaches the float32 model
     with pytest.raises(ValueError):
         TrainConfig(loss_dtype="float16")
+
+
+def test_stop_test_loss_ends_the_run_at_the_first_evaluation_below_it(tmp_path):
+    task = ModularAddition(p=17, frac_train=0.8, data_seed=1)  # generalizes within a few hundred steps
+    model_cfg = TransformerConfig.for_task(task, d_model=32, n_heads=2, d_head=16, d_mlp=64, seed=3)
+    free = train(Transformer.init(model_cfg), task, TrainConfig(steps=600, eval_every=50, lr=1e-2), progress=False)
+    threshold = 1.0  # test loss 2.9 at step 0, first below 1.0 part-way through the free run
+    first = free.step[next(i for i, v in enumerate(free.test_loss) if v <= threshold)]
+    cfg = TrainConfig(steps=600, eval_every=50, checkpoint_every=200, lr=1e-2, stop_test_loss=threshold)
+    stopped = Transformer.init(model_cfg)
+    hist = train(stopped, task, cfg, run_dir=tmp_path / "a", progress=False)
+    assert 0 < first < 600 and hist.step[-1] == first and hist.test_loss[-1] <= threshold
+    assert hist.test_loss == free.test_loss[: len(hist.step)]
+    assert max(load_snapshots(tmp_path / "a")) == first  # the stopping step is checkpointed
+    # killed before the stop, resumed: the same end; started again after the stop: no further steps
+    killed = Transformer.init(model_cfg)
+    train(killed, task, cfg, run_dir=tmp_path / "b", progress=False, stop_at=first - 50)
+    resumed = Transformer.init(model_cfg)
+    assert train(resumed, task, cfg, run_dir=tmp_path / "b", progress=False) == hist
+    _assert_identical(_weights(stopped), _weights(resumed))
+    again = Transformer.init(model_cfg)
+    assert train(again, task, cfg, run_dir=tmp_path / "b", progress=False) == hist
+    _assert_identical(_weights(stopped), _weights(again))
+    with pytest.raises(ValueError, match="stop_test_loss"):
+        TrainConfig(stop_test_loss=0.0)

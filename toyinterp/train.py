@@ -23,8 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
-
+from . import progress as _progress
 from . import store as _store
 from .params import check_int, check_positive, resolve_device
 
@@ -46,6 +45,9 @@ class TrainConfig:
     # A float32 softmax rounds the correct class's probability to 1 near zero loss, loses the gradient there,
     # and makes the post-grokking loss spike (Prieto et al. 2025, arXiv 2501.04697).
     loss_dtype: str = "float64"
+    # A principled stop: end the run at the first evaluation whose test loss is at most this (None: run all
+    # ``steps``). ``steps`` is then the cap. The stopping step is checkpointed and recorded in the history.
+    stop_test_loss: float | None = None
 
     def __post_init__(self):
         check_int("steps", self.steps, low=1)
@@ -58,7 +60,13 @@ class TrainConfig:
             check_int("batch_size", self.batch_size, low=1)
         if self.loss_dtype not in ("float32", "float64"):
             raise ValueError(f"loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
+        if self.stop_test_loss is not None:
+            check_positive("stop_test_loss", self.stop_test_loss)
         self.betas = tuple(self.betas)
+
+    def should_stop(self, hist: "History") -> bool:
+        """Whether the run is over at ``hist``'s last evaluation (``stop_test_loss`` reached)."""
+        return self.stop_test_loss is not None and bool(hist.test_loss) and hist.test_loss[-1] <= self.stop_test_loss
 
     def spec(self) -> dict:
         return {"train": "AdamW", **asdict(self)}
@@ -150,15 +158,17 @@ def train(model, task, cfg: TrainConfig, run_dir: str | Path | None = None, devi
                                             "generator": gen.get_state(), "history": hist.as_dict()})
 
     n = len(y_train)
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, mininterval=2.0,
-               desc=f"train {type(model).__name__}", unit="step", leave=True)
-    if start == 0:
+    bar = _progress.bar(total=cfg.steps, initial=start, disable=not progress,
+                        desc=f"train {type(model).__name__}", unit="step", leave=True)
+    if not hist.step:  # a fresh run (a resumed one has its step-0 evaluation already)
         test_loss, test_acc = evaluate(model, x_test, y_test, dtype=cfg.loss_dtype)
         train_loss, train_acc = evaluate(model, x_train, y_train, dtype=cfg.loss_dtype)
         hist.append(step=0, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc)
         checkpoint(0)
     model.train()
     for step in range(start + 1, cfg.steps + 1):
+        if cfg.should_stop(hist):  # (a resumed run that had already stopped)
+            break
         if cfg.batch_size is None or cfg.batch_size >= n:
             batches = [None]
         else:
@@ -180,9 +190,11 @@ def train(model, task, cfg: TrainConfig, run_dir: str | Path | None = None, devi
                         test_acc=test_acc)
             bar.set_postfix(train_loss=f"{train_loss:.2e}", test_loss=f"{test_loss:.2e}", test_acc=f"{test_acc:.3f}",
                             refresh=False)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or cfg.should_stop(hist):
             checkpoint(step)
         bar.update(1)
+        if cfg.should_stop(hist):
+            break
         if stop_at is not None and step >= stop_at:
             break
     bar.close()
