@@ -31,13 +31,15 @@ _vendor/mathjax/tex-svg.js: $(STAMP)
 	$(PY) -c "import sysconfig, shutil, pathlib; shutil.copytree(pathlib.Path(sysconfig.get_paths()['purelib']) / 'sphinx-mathjax-offline' / 'static' / 'mathjax', '_vendor/mathjax')"
 	test -f $@
 
+# TOYINTERP_BOOK=1: training progress bars go to this terminal, not into the pages (toyinterp.progress);
+# each chapter's table of claims carries its record for the results page (toyinterp.results).
 book: $(STAMP) _static/plotly.min.js _vendor/mathjax/tex-svg.js
 	TOYINTERP_BOOK=1 $(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # The MyST pages as notebooks, for nbval (jupytext keeps the parameters tag).
 notebooks: $(STAMP)
 	mkdir -p $(NB_DIR)
-	for page in $(filter-out book/intro.md,$(PAGES)); do \
+	for page in $(filter-out book/intro.md book/results.md,$(PAGES)); do \
 	  $(VENV)/bin/jupytext --quiet --to ipynb -o $(NB_DIR)/$$(basename $$page .md).ipynb $$page || exit 1; \
 	done
 

@@ -14,6 +14,12 @@ prints the same table from the JSON file named by ``$TOYINTERP_CLAIMS_FILE``.
 
 A finding that disagrees with the anchor is a claim too: assert the disagreement
 (``at_most`` below the anchor's number, say) and say so in the ``note``.
+
+``summary(question=..., answer=..., headline=[claim names])`` gives the chapter's row on the book's results
+page. When the book is built (``toyinterp.results`` sets ``$TOYINTERP_CHAPTER``), the table ``table()``
+displays also carries the chapter's *record* (chapter, code version, time, summary and every claim) in its
+output's metadata (under ``RECORD_KEY``): it is cached with the chapter's other outputs, and the results page
+is made from it.
 """
 from __future__ import annotations
 
@@ -21,12 +27,17 @@ import html
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 
 CLAIMS_FILE_ENV = "TOYINTERP_CLAIMS_FILE"
 # "0": a failing claim is recorded as FAILS and the chapter goes on (``python -m toyinterp.run --keep-going``,
 # for sweeps that need every claim's value on every seed); the run still exits non-zero. Default: raise.
 RAISE_ENV = "TOYINTERP_CLAIMS_RAISE"
+# Set by the book build (toyinterp.results) for the page being executed: its docname.
+CHAPTER_ENV = "TOYINTERP_CHAPTER"
+RECORD_KEY = "toyinterp.claims.record"  # in the metadata of the output of claims.table()
 
 
 class ClaimFailed(AssertionError):
@@ -56,12 +67,39 @@ class Claim:
 
 
 _CLAIMS: list[Claim] = []
+_SUMMARY: dict = {}
 
 
 def reset() -> None:
     """Forget the claims recorded so far (a chapter starts with this)."""
     _CLAIMS.clear()
+    _SUMMARY.clear()
     _dump()
+
+
+def summary(question: str, answer: str, headline=()) -> None:
+    """The chapter's row on the book's results page: the ``question`` it asks, its one-line ``answer``, and the
+    names of its ``headline`` claims, shown there as ours | anchor. Call it after those claims: a name not
+    recorded (a claim this run skipped) warns, and the results page shows it as not recorded."""
+    known = {c.name for c in _CLAIMS}
+    unknown = [n for n in headline if n not in known]
+    if unknown:
+        warnings.warn(f"claims.summary: no claim recorded under the headline name(s) {unknown}", stacklevel=2)
+    _SUMMARY.clear()
+    _SUMMARY.update(question=str(question), answer=str(answer), headline=list(headline))
+
+
+def record() -> dict:
+    """The chapter's record for the results page, with the version of the code that made it (see
+    ``toyinterp.results``: the page's code cells and the ``toyinterp`` modules loaded)."""
+    from . import results
+
+    page, modules = os.environ.get(results.PAGE_VERSION_ENV), results.loaded_modules()
+    return {"format": 1, "chapter": os.environ.get(CHAPTER_ENV),
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "code_version": results.code_version(page, modules), "page_version": page, "modules": modules,
+            "summary": dict(_SUMMARY) or None,
+            "claims": json.loads(json.dumps([asdict(c) for c in _CLAIMS], default=str))}
 
 
 def _fmt(v) -> str:
@@ -156,11 +194,18 @@ def _text(claims) -> str:
 class Table:
     """The claims table: HTML in the book, text in a terminal."""
 
-    def __init__(self, claims):
+    def __init__(self, claims, record: dict | None = None):
         self.claims = list(claims)
+        self.record = record
 
     def _repr_html_(self) -> str:
         return _html(self.claims)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": _text(self.claims), "text/html": _html(self.claims)}
+        if self.record is None:
+            return bundle
+        return bundle, {RECORD_KEY: self.record}  # metadata: no page shows it
 
     def __str__(self) -> str:
         return _text(self.claims)
@@ -173,5 +218,5 @@ class Table:
 
 
 def table() -> Table:
-    """Every claim recorded since ``reset()``."""
-    return Table(_CLAIMS)
+    """Every claim recorded since ``reset()``; in a book build it carries the chapter's record."""
+    return Table(_CLAIMS, record=record() if os.environ.get(CHAPTER_ENV) else None)

@@ -1,0 +1,317 @@
+"""The book's results page: one row per chapter, made from the claims each chapter recorded when it executed.
+
+A Sphinx extension (``sphinx: extra_extensions: [toyinterp.results]`` in ``_config.yml``):
+
+1. Before a page is read (and so before myst-nb executes it), it sets ``$TOYINTERP_CHAPTER`` (the page's
+   docname) and ``$TOYINTERP_PAGE_VERSION`` (``page_version``: a hash of the page's code cells); the Jupyter
+   kernel inherits them.
+2. A chapter's ``claims.table()`` then carries its record (``toyinterp.claims.record``: chapter, time,
+   ``claims.summary``, every claim, the ``toyinterp`` modules the chapter loaded and the code version, a hash
+   of the page's code cells and of those modules' code) in that output's metadata (``claims.RECORD_KEY``),
+   which no page shows. The record is part of the executed notebook, so a chapter that jupyter-cache does not
+   re-execute keeps the record of the run its page shows, even after ``jupyter-book clean``.
+3. When a notebook page has been read, its record is taken from the executed notebook (myst-nb's output
+   folder, ``_build/jupyter_execute``) into the build environment.
+4. The directive ``{toyinterp-results}`` marks where the table goes; the table is made when the page is
+   written, after every page was read, whatever the order the chapters executed in, and the results page is
+   re-read on every build, so an incremental build refreshes it. A chapter without a record is marked
+   *missing*; one whose record's code version is not that of its page and modules now (jupyter-cache
+   re-executes a chapter when its code cells change, not when the package does) is marked *stale*; one that
+   recorded no ``claims.summary`` says so.
+
+``rows`` and ``table_node`` are the generator, testable on records without a build.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docutils import nodes
+
+from .claims import CHAPTER_ENV, RECORD_KEY, _fmt
+
+PAGE_VERSION_ENV = "TOYINTERP_PAGE_VERSION"
+PACKAGE = Path(__file__).resolve().parent
+# Modules that cannot change a chapter's result (how progress is shown, how the book is built): not hashed.
+NOT_RESULT_CODE = frozenset({"progress.py", "results.py"})
+
+
+# ---- code version -------------------------------------------------------------------------------------------
+
+def _fingerprint(source: str) -> str:
+    """The module's syntax tree without docstrings or comments (as ``store`` fingerprints its modules)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
+def loaded_modules() -> list[str]:
+    """The ``toyinterp`` modules this process has loaded (paths in the package), ``NOT_RESULT_CODE`` left out."""
+    out = set()
+    for name, mod in list(sys.modules.items()):
+        if name != "toyinterp" and not name.startswith("toyinterp."):
+            continue
+        try:
+            rel = Path(getattr(mod, "__file__", None) or "").resolve().relative_to(PACKAGE)
+        except ValueError:
+            continue
+        if rel.suffix == ".py" and rel.name not in NOT_RESULT_CODE:
+            out.add(rel.as_posix())
+    return sorted(out)
+
+
+def modules_version(modules) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(modules):
+        f = PACKAGE / rel
+        try:
+            code = _fingerprint(f.read_text())
+        except OSError:
+            code = "(missing)"
+        except SyntaxError:
+            code = f.read_text()
+        h.update(f"{rel}\0{code}\0".encode())
+    return h.hexdigest()
+
+
+def page_version(page: str | Path) -> str:
+    """A hash of the page's code cells (what jupyter-cache's decision to re-execute depends on)."""
+    import jupytext
+
+    h = hashlib.sha256()
+    for cell in jupytext.read(Path(page)).cells:
+        if cell.cell_type == "code":
+            h.update(b"\0cell\0" + cell.source.encode())
+    return h.hexdigest()
+
+
+def code_version(page_ver: str | None, modules) -> str:
+    """The code version of a chapter: its page's code cells (``page_version``) and the code of ``modules``."""
+    return hashlib.sha256(f"{page_ver}\0{modules_version(modules)}".encode()).hexdigest()[:16]
+
+
+# ---- records ------------------------------------------------------------------------------------------------
+
+def record_of_notebook(nb: dict) -> dict | None:
+    """The last claims record among a notebook's outputs, or None."""
+    found = None
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            rec = (out.get("metadata") or {}).get(RECORD_KEY)
+            if rec is not None:
+                found = json.loads(rec) if isinstance(rec, str) else rec
+    return found
+
+
+# ---- the generator ------------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    chapter: str                 # docname
+    title: str
+    status: str                  # "current", "stale" or "missing"
+    status_text: str
+    question: str = ""
+    answer: str = ""
+    holding: int | None = None
+    total: int | None = None
+    headline: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> str:
+        return "—" if self.total is None else f"{self.holding}/{self.total}"
+
+
+NO_SUMMARY = "no summary recorded"
+
+
+def row(chapter: str, title: str, record: dict | None, current_version: str | None) -> Row:
+    """The results row of one chapter from its record (None: missing) and the code version it has now."""
+    if not record:
+        return Row(chapter, title, "missing", "missing: the executed chapter holds no claims record",
+                   question="—", answer="—")
+    claims = record.get("claims") or []
+    when = record.get("timestamp") or "an unknown time"
+    if record.get("chapter") != chapter:
+        status, text = "stale", f"stale: recorded {when} for another page ({record.get('chapter')})"
+    elif record.get("code_version") and record.get("code_version") == current_version:
+        status, text = "current", f"current: executed {when}"
+    else:
+        status = "stale"
+        text = (f"stale: recorded {when} by other code (code version {record.get('code_version') or 'unknown'}, "
+                f"now {current_version or 'unknown'})")
+    summary = record.get("summary") or {}
+    by_name = {c.get("name"): c for c in claims}
+    headline = []
+    for name in summary.get("headline", []):
+        c = by_name.get(name)
+        if c is None:
+            headline.append(f"{name}: not recorded")
+            continue
+        anchor = "—" if c.get("anchor") is None else _fmt(c.get("anchor"))
+        verdict = "" if c.get("holds") else " (FAILS)"
+        headline.append(f"{name}: {_fmt(c.get('ours'))} | {anchor}{verdict}")
+    return Row(chapter, title, status, text, question=summary.get("question", NO_SUMMARY),
+               answer=summary.get("answer", NO_SUMMARY), holding=sum(bool(c.get("holds")) for c in claims),
+               total=len(claims), headline=headline)
+
+
+def rows(chapters, records: dict, versions: dict) -> list[Row]:
+    """One row per chapter, in the order of ``chapters`` (``(docname, title)`` pairs, the book's order)."""
+    return [row(doc, title, records.get(doc), versions.get(doc)) for doc, title in chapters]
+
+
+COLUMNS = ("chapter", "question", "answer", "claims holding", "headline: ours | anchor", "record")
+
+
+def table_node(table_rows: list[Row], link=None):
+    """The rows as a docutils table (class ``toyinterp-results``); ``link(docname)`` gives a chapter's URI."""
+    def cell(*paragraphs, classes=()):
+        entry = nodes.entry(classes=list(classes))
+        for p in paragraphs:
+            entry += p if isinstance(p, nodes.Node) else nodes.paragraph(text=p)
+        return entry
+
+    table = nodes.table(classes=["toyinterp-results"])
+    group = nodes.tgroup(cols=len(COLUMNS))
+    table += group
+    for width in (12, 22, 26, 8, 24, 8):
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    head += nodes.row("", *(cell(c) for c in COLUMNS))
+    group += head
+    body = nodes.tbody()
+    for r in table_rows:
+        title = nodes.paragraph()
+        if link is not None:
+            title += nodes.reference("", r.title, internal=True, refuri=link(r.chapter))
+        else:
+            title += nodes.Text(r.title)
+        body += nodes.row(
+            "", cell(title), cell(r.question), cell(r.answer), cell(r.counts, classes=["toyinterp-counts"]),
+            cell(*(r.headline or ["—"])), cell(r.status_text),
+            classes=[f"toyinterp-{r.status}"])
+    group += body
+    return table
+
+
+# ---- Sphinx -------------------------------------------------------------------------------------------------
+
+RESULTS_ATTR = "toyinterp_results_docs"   # env: docnames holding the directive
+RECORDS_ATTR = "toyinterp_records"        # env: notebook docname -> its record (None: none)
+
+
+def _env_dict(env, name):
+    if not hasattr(env, name):
+        setattr(env, name, {})
+    return getattr(env, name)
+
+
+def _source_read(app, docname, source):
+    """Tell the kernel that is about to execute this page which page it is, and the version of its code cells."""
+    os.environ[CHAPTER_ENV] = docname
+    try:
+        os.environ[PAGE_VERSION_ENV] = page_version(app.env.doc2path(docname))
+    except Exception:  # not a page jupytext reads: it executes nothing
+        os.environ.pop(PAGE_VERSION_ENV, None)
+
+
+def _doctree_read(app, doctree):
+    env = app.env
+    docname = env.docname
+    if "kernelspec" not in env.metadata.get(docname, {}):
+        return  # not a notebook
+    folder = getattr(getattr(env, "mystnb_config", None), "output_folder", None)
+    ipynb = Path(folder or Path(app.outdir).parent / "jupyter_execute", *docname.split("/"))
+    ipynb = ipynb.with_name(ipynb.name + ".ipynb")
+    try:
+        rec = record_of_notebook(json.loads(ipynb.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        rec = None
+    _env_dict(env, RECORDS_ATTR)[docname] = rec
+
+
+def _purge_doc(app, env, docname):
+    _env_dict(env, RECORDS_ATTR).pop(docname, None)
+    _env_dict(env, RESULTS_ATTR).pop(docname, None)
+
+
+def _merge_info(app, env, docnames, other):
+    for attr in (RECORDS_ATTR, RESULTS_ATTR):
+        _env_dict(env, attr).update({d: v for d, v in _env_dict(other, attr).items() if d in docnames})
+
+
+def _get_outdated(app, env, added, changed, removed):
+    """The results page is re-read on every build: its rows depend on every chapter and on the code."""
+    return [d for d in _env_dict(env, RESULTS_ATTR) if d in env.found_docs and d not in added | changed]
+
+
+def toc_order(env) -> list[str]:
+    """Every document in the order of the table of contents (depth first from the root document)."""
+    seen, order = set(), []
+
+    def visit(doc):
+        if doc in seen:
+            return
+        seen.add(doc)
+        order.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            visit(child)
+
+    visit(env.config.root_doc)
+    return order + sorted(d for d in env.found_docs if d not in seen)
+
+
+def _doctree_resolved(app, doctree, docname):
+    from sphinx.util import logging
+
+    placeholders = list(doctree.findall(results_placeholder))
+    if not placeholders:
+        return
+    env = app.env
+    records = _env_dict(env, RECORDS_ATTR)
+    chapters = [(d, env.titles[d].astext() if d in env.titles else d) for d in toc_order(env) if d in records]
+    versions = {d: code_version(page_version(env.doc2path(d)), records[d].get("modules", []))
+                for d, _ in chapters if records[d]}
+    table_rows = rows(chapters, records, versions)
+    log = logging.getLogger(__name__)
+    for r in table_rows:
+        if r.status != "current":
+            log.info(f"results page: {r.chapter}: {r.status_text}")
+    for node in placeholders:
+        node.replace_self(table_node(table_rows, link=lambda d: app.builder.get_relative_uri(docname, d)))
+
+
+class results_placeholder(nodes.General, nodes.Element):
+    """Where the results table goes (replaced when the page is written)."""
+
+
+def setup(app):
+    from sphinx.util.docutils import SphinxDirective
+
+    class ResultsDirective(SphinxDirective):
+        """``{toyinterp-results}``: the results table goes here."""
+        has_content = False
+
+        def run(self):
+            _env_dict(self.env, RESULTS_ATTR)[self.env.docname] = True
+            return [results_placeholder()]
+
+    app.add_node(results_placeholder)
+    app.add_directive("toyinterp-results", ResultsDirective)
+    app.connect("source-read", _source_read)
+    app.connect("doctree-read", _doctree_read)
+    app.connect("env-purge-doc", _purge_doc)
+    app.connect("env-merge-info", _merge_info)
+    app.connect("env-get-outdated", _get_outdated)
+    app.connect("doctree-resolved", _doctree_resolved)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
