@@ -69,6 +69,15 @@ def test_one_from_other_code():
     assert results.rows(CHAPTERS, recs, VERSIONS)[2].status == "stale"
 
 
+def test_a_headline_entry_names_a_claim_or_starts_the_names_of_several():
+    rec = record("book/01_a", "v1", 0, 0)
+    rec["claims"] = [claim_row("seed 1: groks", 1.0, 1.0, True), claim_row("seed 2: groks", 0.5, 1.0, False),
+                     claim_row("key", 3, 5, True), claim_row("key frequencies", 4, 5, True)]
+    rec["summary"]["headline"] = ["key", "seed ", "absent"]
+    assert results.row("book/01_a", "A", rec, "v1").headline == [
+        "key: 3 | 5", "seed 1: groks: 1 | 1", "seed 2: groks: 0.5 | 1 (FAILS)", "absent: not recorded"]
+
+
 def test_no_summary_recorded():
     recs = all_present()
     recs["book/01_a"] = record("book/01_a", "v1", 3, 0, summary=False)

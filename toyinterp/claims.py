@@ -78,11 +78,11 @@ def reset() -> None:
 
 
 def summary(question: str, answer: str, headline=()) -> None:
-    """The chapter's row on the book's results page: the ``question`` it asks, its one-line ``answer``, and the
-    names of its ``headline`` claims, shown there as ours | anchor. Call it after those claims: a name not
-    recorded (a claim this run skipped) warns, and the results page shows it as not recorded."""
-    known = {c.name for c in _CLAIMS}
-    unknown = [n for n in headline if n not in known]
+    """The chapter's row on the book's results page: the ``question`` it asks, its one-line ``answer``, and its
+    ``headline`` claims, shown there as ours | anchor. A headline entry is a claim's name, or the start of the
+    names of the claims it stands for ("seed " for every seed's). Call it after those claims: an entry that
+    names none (a claim this run skipped) warns, and the results page shows it as not recorded."""
+    unknown = [n for n in headline if not any(c.name.startswith(n) for c in _CLAIMS)]
     if unknown:
         warnings.warn(f"claims.summary: no claim recorded under the headline name(s) {unknown}", stacklevel=2)
     _SUMMARY.clear()

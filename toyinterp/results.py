@@ -134,6 +134,12 @@ class Row:
 NO_SUMMARY = "no summary recorded"
 
 
+def headline_claims(claims: list[dict], entry: str) -> list[dict]:
+    """The claims a headline entry names: the one named exactly so, else every one whose name starts with it."""
+    exact = [c for c in claims if c.get("name") == entry]
+    return exact or [c for c in claims if str(c.get("name", "")).startswith(entry)]
+
+
 def row(chapter: str, title: str, record: dict | None, current_version: str | None) -> Row:
     """The results row of one chapter from its record (None: missing) and the code version it has now."""
     if not record:
@@ -150,16 +156,15 @@ def row(chapter: str, title: str, record: dict | None, current_version: str | No
         text = (f"stale: recorded {when} by other code (code version {record.get('code_version') or 'unknown'}, "
                 f"now {current_version or 'unknown'})")
     summary = record.get("summary") or {}
-    by_name = {c.get("name"): c for c in claims}
     headline = []
-    for name in summary.get("headline", []):
-        c = by_name.get(name)
-        if c is None:
-            headline.append(f"{name}: not recorded")
-            continue
-        anchor = "—" if c.get("anchor") is None else _fmt(c.get("anchor"))
-        verdict = "" if c.get("holds") else " (FAILS)"
-        headline.append(f"{name}: {_fmt(c.get('ours'))} | {anchor}{verdict}")
+    for entry in summary.get("headline", []):
+        chosen = headline_claims(claims, entry)
+        if not chosen:
+            headline.append(f"{entry}: not recorded")
+        for c in chosen:
+            anchor = "—" if c.get("anchor") is None else _fmt(c.get("anchor"))
+            verdict = "" if c.get("holds") else " (FAILS)"
+            headline.append(f"{c.get('name')}: {_fmt(c.get('ours'))} | {anchor}{verdict}")
     return Row(chapter, title, status, text, question=summary.get("question", NO_SUMMARY),
                answer=summary.get("answer", NO_SUMMARY), holding=sum(bool(c.get("holds")) for c in claims),
                total=len(claims), headline=headline)
