@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NB_DIR := build/notebooks
 PAGES  := $(wildcard book/*.md)
 
-.PHONY: install book notebooks test bench clean chromium
+.PHONY: install book notebooks test bench clean chromium lab
 
 install: $(STAMP)
 
@@ -47,7 +47,21 @@ notebooks: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: book notebooks chromium
+# JupyterLab (the lab extra), for editing the chapters as notebooks: `make lab`. A chapter (.md) opens as a
+# notebook by default (jupytext's viewer; never paired with an .ipynb) on the kernel python3, this .venv's
+# python, and saves back as MyST with the metadata it had (jupytext.toml; toyinterp.lab keeps the header).
+LAB_CONFIG := $(VENV)/etc/jupyter
+$(VENV)/.installed-lab: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
+	$(VENV)/bin/jupytext-config --settings-file $(LAB_CONFIG)/labconfig/default_setting_overrides.json set-default-viewer markdown myst
+	echo '{"ContentsManager": {"pre_save_hook": "toyinterp.lab.keep_front_matter"}}' > $(LAB_CONFIG)/jupyter_server_config.json
+	touch $@
+
+lab: $(VENV)/.installed-lab
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True $(LAB_ARGS)
+
+test: book notebooks chromium $(VENV)/.installed-lab
 	$(PY) -m pytest tests $(NB_DIR) --nbval-lax -v --durations=15
 
 bench: $(STAMP)
