@@ -102,3 +102,90 @@ def test_the_results_page_has_one_row_per_chapter_counting_its_claims():
         assert cells[3] == f"{verdicts.count('holds')}/{len(verdicts)}", f"{link}: {cells[3]} on the results page"
     if stale:  # cached chapters the package changed under: their pages show what that code computed
         warnings.warn("results page rows from other code: " + "; ".join(stale))
+
+
+# ---- issue 16 item 5: the executed notebook in each chapter's download menu; code fits the page's width ----
+
+BOOK = HTML.parents[1] / "book"
+CHAPTERS = sorted(p.stem for p in BOOK.glob("*.md")  # the MyST notebooks: a header with a kernelspec
+                  if re.search(r"\A---\n.*?^kernelspec:", p.read_text(), re.S | re.M))
+
+
+def test_the_chapters_are_found():
+    assert CHAPTERS, f"no chapters (MyST notebooks) in {BOOK}"
+
+
+def _download_menu(page: str) -> str:
+    menu = re.search(r'<div class="dropdown dropdown-download-buttons">.*?</ul>', page, re.S)
+    assert menu, "the page has no download menu"
+    return menu.group(0)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_download_menu_offers_the_executed_notebook(chapter):
+    import jupytext
+    import nbformat
+
+    page = (HTML / "book" / f"{chapter}.html").read_text()
+    links = re.findall(r'<a href="([^"]+)"', _download_menu(page))
+    notebooks = [link for link in links if link.endswith(".ipynb")]
+    assert len(notebooks) == 1, f"{chapter}: download links {links}"
+    href = notebooks[0]
+    assert not re.match(r"[a-z][a-z0-9+.-]*:|//", href), f"{chapter}: {href} is not part of the book"
+    path = (HTML / "book" / href).resolve()
+    assert path.is_relative_to(HTML.resolve()) and path.is_file(), f"{chapter}: {href} is not in _build/html"
+    assert "launch-buttons" not in page and not re.search(r'href="[^"]*(binder|colab)', page, re.I)
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), f"{chapter}: a code cell was not executed"
+    assert any(c.outputs for c in code), f"{chapter}: no outputs"
+    assert [c for c in code if "parameters" in c.metadata.get("tags", [])], f"{chapter}: no parameters cell"
+    page_code = [c.source for c in jupytext.read(BOOK / f"{chapter}.md").cells if c.cell_type == "code"]
+    assert [c.source for c in code] == page_code, f"{chapter}: the notebook is not this chapter's code"
+    assert not [o for c in code for o in c.outputs if o.get("name") == "stderr"], \
+        f"{chapter}: stderr, which the page drops, is in the notebook"
+
+
+# Opens each page with every hidden cell shown and writes, into the DOM it dumps, the code blocks (cells'
+# inputs and literal blocks, not outputs) wider than their box, i.e. cut or scrolling sideways.
+_MEASURE = """<script>
+window.addEventListener("load", () => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  const blocks = [...document.querySelectorAll("div.cell_input pre, div[class*='highlight-']:not(.output) pre")];
+  const cut = blocks.filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.split("\\n")
+    .reduce((a, l) => l.length > a.length ? l : a, ""));
+  document.body.setAttribute("data-code-width", JSON.stringify({blocks: blocks.length, cut}));
+});
+</script>"""
+
+
+def code_blocks_cut(page: Path, width: int) -> dict:
+    import html
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / page.name
+        source = page.read_text()
+        copy.write_text(source.replace("<head>", f'<head><base href="{page.parent.as_uri()}/">', 1)
+                        .replace("</body>", _MEASURE + "</body>", 1))
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               f"--user-data-dir={tmp}/profile", "--host-resolver-rules=MAP * ~NOTFOUND",
+               "--proxy-server=127.0.0.1:9", f"--window-size={width},1000", "--virtual-time-budget=5000",
+               "--dump-dom", copy.as_uri()]
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+    found = re.search(r'data-code-width="([^"]*)"', dom)
+    assert found, f"{page.name}: the measuring script did not run"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make chromium)")
+@pytest.mark.parametrize("width", [1280, 600], ids=["1280px", "600px"])
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_code_cells_fit_the_page_width(chapter, width):
+    """In a desktop and in a narrow window no code cell is cut: lines longer than the column wrap
+    (_static/toyinterp.css)."""
+    result = code_blocks_cut(HTML / "book" / f"{chapter}.html", width)
+    assert result["blocks"] > 0, f"{chapter}: no code blocks found"
+    assert not result["cut"], f"{chapter}: {len(result['cut'])} code blocks are cut, e.g. {result['cut'][:3]}"

@@ -1,0 +1,71 @@
+"""The executed notebook of each chapter, in its page's download menu.
+
+A Sphinx extension (``sphinx: extra_extensions`` in ``_config.yml``). myst-nb writes each executed notebook
+page to its output folder (``_build/jupyter_execute/<page>.ipynb``); when a page is written, its notebook is
+copied into the HTML output beside the page's source (``_build/html/_sources/<page>.ipynb``, where
+sphinx-book-theme puts one when a launch service is configured) and a ``.ipynb`` entry, a plain relative link,
+is added at the top of the page's download menu. No launch service (Binder, Colab, ...) and no network: the
+file is part of the book. The copy is the notebook the page shows, with its outputs; where the book drops
+stderr from the page (``execute: stderr_output: remove``), the copy drops it too.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from sphinx.util import logging
+
+LABEL = "download-notebook-button"  # sphinx-book-theme's own label for this entry (btn-download-notebook-button)
+
+
+def executed_notebook(app, pagename: str) -> Path | None:
+    """The executed notebook myst-nb wrote for ``pagename``, if it is a notebook page and was executed."""
+    config = getattr(app.env, "mystnb_config", None)
+    folder = Path(config.output_folder) if config is not None and config.output_folder else \
+        Path(app.outdir).parent / "jupyter_execute"
+    path = folder.joinpath(*pagename.split("/")).with_suffix(".ipynb")
+    return path if path.is_file() else None
+
+
+def _drops_stderr(app) -> bool:
+    return getattr(app.config, "nb_output_stderr", "show") == "remove"
+
+
+def copy_notebook(source: Path, target: Path, drop_stderr: bool) -> None:
+    nb = nbformat.read(source, as_version=4)
+    if drop_stderr:
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+
+
+def _add_download(app, pagename, templatename, context, doctree):
+    if doctree is None or app.builder.format != "html" or context.get("page_source_suffix") == ".ipynb":
+        return  # not a page, or its source is a notebook already (offered as the page's source)
+    source = executed_notebook(app, pagename)
+    if source is None:
+        return
+    menu = next((b for b in context.get("header_buttons", []) if b.get("label") == "download-buttons"), None)
+    if menu is None:  # the theme's download button is off
+        return
+    copy_notebook(source, Path(app.outdir, "_sources", *pagename.split("/")).with_suffix(".ipynb"),
+                  _drops_stderr(app))
+    buttons = [b for b in menu["buttons"] if b.get("label") != LABEL]
+    buttons.insert(0, {
+        "type": "link",
+        "url": f"{context['pathto']('_sources', 1)}/{pagename}.ipynb",
+        "text": ".ipynb",
+        "tooltip": "Download the executed notebook",
+        "icon": "fas fa-code",
+        "label": LABEL,
+    })
+    menu["buttons"] = buttons
+    logging.getLogger(__name__).debug(f"{pagename}: executed notebook offered for download")
+
+
+def setup(app):
+    # after sphinx-book-theme builds the page's header buttons (add_header_buttons, priority 501)
+    app.connect("html-page-context", _add_download, priority=600)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
