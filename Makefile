@@ -47,6 +47,11 @@ notebooks: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The sweep extra (Ray), for toyinterp.sweep and its test; `make book` does not need it.
+$(VENV)/.installed-sweep: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[sweep]'
+	touch $@
+
 # JupyterLab (the lab extra), for editing the chapters as notebooks: `make lab`. A chapter (.md) opens as a
 # notebook by default (jupytext's viewer; never paired with an .ipynb) on the kernel python3, this .venv's
 # python, and saves back as MyST with the metadata it had (jupytext.toml; toyinterp.lab keeps the header).
@@ -61,7 +66,7 @@ $(VENV)/.installed-lab: $(STAMP)
 lab: $(VENV)/.installed-lab
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True $(LAB_ARGS)
 
-test: book notebooks chromium $(VENV)/.installed-lab
+test: book notebooks chromium $(VENV)/.installed-sweep $(VENV)/.installed-lab
 	$(PY) -m pytest tests $(NB_DIR) --nbval-lax -v --durations=15
 
 bench: $(STAMP)

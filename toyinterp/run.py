@@ -22,14 +22,19 @@ from pathlib import Path
 
 import yaml
 
+from . import claims
+
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 CHAPTERS = ("grokking", "bitnet", "dihedral", "bussmann", "polynomial", "min_of_two")
 
 
 class RunError(SystemExit):
+    prog = "toyinterp.run"
+
     def __init__(self, msg: str):
-        super().__init__(f"toyinterp.run: error: {msg}")
+        self.msg = msg
+        super().__init__(f"{self.prog}: error: {msg}")
 
 
 def chapter_page(name: str) -> Path:
@@ -75,6 +80,39 @@ def parse_overrides(pairs, known: dict) -> dict:
     return out
 
 
+def execute(nb, params: dict, out_nb: Path, *, keep_going: bool = False, log_output: bool = True):
+    """Execute the chapter notebook ``nb`` with papermill (kernel in ``book/``) into ``out_nb``.
+
+    Returns ``(failed, claims)``: ``failed`` is ``"ErrorName: message"`` when the notebook raised, else None;
+    ``claims`` are the rows the chapter recorded (up to the error, if any). ``keep_going`` records a failing
+    claim and goes on (``claims.RAISE_ENV = "0"``). Also used by each run of ``toyinterp.sweep``.
+    """
+    import nbformat
+    import papermill as pm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "chapter.ipynb"
+        nbformat.write(nb, src)
+        claims_file = Path(tmp) / "claims.json"
+        env = {claims.CLAIMS_FILE_ENV: str(claims_file)} | ({claims.RAISE_ENV: "0"} if keep_going else {})
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        failed = None
+        try:
+            pm.execute_notebook(str(src), str(out_nb), parameters=params, cwd=str(BOOK), kernel_name="python3",
+                                progress_bar=False, log_output=log_output, stdout_file=None)
+        except pm.PapermillExecutionError as err:
+            failed = f"{err.ename}: {err.evalue}"
+        finally:
+            for k, v in saved.items():  # leave the caller's environment as it was
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
+        rows = claims.load(claims_file) if claims_file.exists() else []
+    return failed, rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m toyinterp.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("chapter", help=f"one of: {', '.join(CHAPTERS)}")
@@ -94,29 +132,11 @@ def main(argv=None) -> int:
         return 0
     params = parse_overrides(args.parameter, known)
 
-    import nbformat
-    import papermill as pm
-
-    from . import claims
-
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_nb = out_dir / f"{page.stem}-{stamp}.ipynb"
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / f"{page.stem}.ipynb"
-        nbformat.write(nb, src)
-        claims_file = Path(tmp) / "claims.json"
-        os.environ[claims.CLAIMS_FILE_ENV] = str(claims_file)
-        if args.keep_going:
-            os.environ[claims.RAISE_ENV] = "0"
-        failed = None
-        try:
-            pm.execute_notebook(str(src), str(out_nb), parameters=params, cwd=str(BOOK), kernel_name="python3",
-                                progress_bar=False, log_output=True, stdout_file=None)
-        except pm.PapermillExecutionError as err:
-            failed = f"{err.ename}: {err.evalue}"
-        rows = claims.load(claims_file) if claims_file.exists() else []
+    failed, rows = execute(nb, params, out_nb, keep_going=args.keep_going)
     print(f"\nexecuted notebook: {out_nb}")
     print(f"claims of {args.chapter} ({len(rows)}):\n")
     print(claims.Table(rows))
