@@ -1,0 +1,64 @@
+import pytest
+
+from toyinterp import claims, seeds
+from toyinterp.claims import ClaimFailed
+from toyinterp.params import ParameterError
+from toyinterp.seeds import Run
+
+
+def setup_function():
+    claims.reset()
+
+
+def test_runs_put_the_default_first_then_the_extra_pairs():
+    plan = seeds.runs(0, 4, [[1, 4], [2, 5]])
+    assert plan == [Run(0, 4), Run(1, 4), Run(2, 5)]
+    assert seeds.coverage(plan) == "3 initialization seeds (0, 1, 2) and 2 data seeds (4, 5)"
+    assert seeds.runs(3, 0) == [Run(3, 0)]
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ([[1, 0], [1, 0]], "given twice"),
+    ([[0, 4]], "is the default run"),
+    ([[1]], "pair of integers"),
+    ([[1, 2.0]], "pair of integers"),
+    ([[True, 0]], "pair of integers"),
+    ([3], "pair of integers"),
+    ("[[1, 0]]", "list of"),
+])
+def test_bad_extra_runs_are_one_clear_error(extra, fragment):
+    with pytest.raises(ParameterError, match=fragment.replace("(", r"\(")):
+        seeds.runs(0, 4, extra)
+
+
+VALUES = {Run(0, 0): {"acc": 0.99, "n": 22}, Run(1, 0): {"acc": 0.97, "n": 23}, Run(2, 1): {"acc": 0.98, "n": 20}}
+
+
+def test_spread_table_has_every_run_the_mean_and_the_range():
+    t = seeds.spread_table(VALUES, anchors={"acc": 1.0})
+    head, acc, n = t.rows()
+    assert head == ("measure", "anchor", "seed 0, data 0", "seed 1, data 0", "seed 2, data 1", "mean", "min–max")
+    assert acc == ("acc", "1", "0.99", "0.97", "0.98", "0.98", "0.97 – 0.99")
+    assert n[1] == "—" and n[-2:] == ("21.67", "20 – 23")
+    assert "<td>0.97 – 0.99</td>" in t._repr_html_() and "seed 2, data 1" in str(t)
+    assert seeds.spread_table(VALUES, measures=["n"]).rows()[1][0] == "n"
+    head, acc, n = seeds.spread_table(VALUES, reference=("seed 0, data 0, longer", {"acc": 0.995})).rows()
+    assert head[2] == "seed 0, data 0, longer" and acc[2] == "0.995" and n[2] == "—" and acc[-1] == "0.97 – 0.99"
+
+
+@pytest.mark.parametrize("criterion, worst", [
+    (dict(at_least=0.9), 0.97), (dict(at_most=1.0), 0.99), (dict(between=(0.96, 0.995)), 0.99),
+])
+def test_claim_every_claims_the_worst_run(criterion, worst):
+    c = seeds.claim_every("acc", VALUES, anchor=1.0, source="src", **criterion)
+    assert c.holds and c.ours == worst and c.name == "acc: worst of 3 runs"
+    assert "every run: seed 0, data 0: 0.99; seed 1, data 0: 0.97; seed 2, data 1: 0.98" in c.note
+
+
+def test_claim_every_fails_when_one_run_fails():
+    with pytest.raises(ClaimFailed, match="ours = 20"):
+        seeds.claim_every("key irreps", VALUES, measure="n", between=(21, 25))
+    c = claims.table().claims[-1]
+    assert not c.holds and "worst: seed 2, data 1" in c.note
+    with pytest.raises(ValueError, match="exactly one"):
+        seeds.claim_every("acc", VALUES, at_least=0.9, at_most=1.0)
