@@ -6,6 +6,9 @@
 * ms per epoch as the TransformerLens grokking demo runs it (a step plus a test-loss evaluation every
   epoch) on the bridge, against our ``train()`` with its defaults (test set every ``eval_every`` steps);
 * the max |logit difference| between our model and its bridge;
+* the FLOP floor of our step: every matrix product one of our training steps runs (recorded with the torch
+  profiler, shapes and all) timed again as plain ``torch.mm`` calls on fresh tensors, without autograd; our
+  step time as a multiple of it says how much is left to gain without doing fewer FLOPs;
 
 and ends with ``speedup: X.Yx``, the per-epoch ratio. Both sides start from the same weights.
 """
@@ -44,6 +47,39 @@ def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfi
         opt.step()
 
     return _time(step, n)
+
+
+def matmul_floor(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, n: int = 20):
+    """(seconds, GFLOP) of the matrix products in one training step of ``model``, replayed as plain ``torch.mm``
+    on random tensors of the recorded shapes (``addmm``'s bias add and batched products included)."""
+    from torch.profiler import profile
+
+    model = copy.deepcopy(model).train()
+    opt = make_optimizer(model, cfg)
+    with profile(record_shapes=True) as prof:
+        loss = F.cross_entropy(model(tokens), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    calls = []
+    for ev in prof.events():
+        shapes = ev.input_shapes
+        if ev.name == "aten::mm" and len(shapes) >= 2:
+            (m, k), (_, n_) = shapes[0], shapes[1]
+            calls.append((torch.randn(m, k), torch.randn(k, n_), None))
+        elif ev.name == "aten::addmm" and len(shapes) >= 3:
+            (m, k), (_, n_) = shapes[1], shapes[2]
+            calls.append((torch.randn(m, k), torch.randn(k, n_), torch.randn(shapes[0] or [1])))
+        elif ev.name == "aten::bmm" and len(shapes) >= 2:
+            (b, m, k), (_, _, n_) = shapes[0], shapes[1]
+            calls.append((torch.randn(b, m, k), torch.randn(b, k, n_), None))
+    flop = sum(2 * a.numel() * b.shape[-1] for a, b, _ in calls)
+
+    def replay():
+        for a, b, bias in calls:
+            torch.addmm(bias, a, b) if bias is not None else torch.matmul(a, b)
+
+    return _time(replay, n), flop / 1e9
 
 
 def main(argv=None) -> None:
@@ -87,6 +123,8 @@ def main(argv=None) -> None:
     train(model, task, tcfg, progress=False)
     our_epoch_s = (time.perf_counter() - t) / tcfg.steps
 
+    floor_s, gflop = matmul_floor(Transformer.init(cfg), x, y, tcfg)
+
     bridge_of_ours = model.to_bridge()
     with torch.no_grad():
         diff = (bridge_of_ours(task.tokens)[:, -1] - model(task.tokens)).abs().max().item()
@@ -97,6 +135,8 @@ def main(argv=None) -> None:
     print(f"{'ms per epoch (demo: test loss every epoch;':38s}")
     print(f"{'  ours: every ' + str(tcfg.eval_every) + ' steps)':38s}{bridge_epoch_s * 1e3:10.1f}"
           f"{our_epoch_s * 1e3:10.1f}{bridge_epoch_s / our_epoch_s:8.1f}x")
+    print(f"FLOP floor of our step: {gflop:.2f} GFLOP in matrix products, {floor_s * 1e3:.1f} ms as plain matmuls "
+          f"({gflop / floor_s:.0f} GFLOP/s); our step is {our_step_s / floor_s:.2f}x the floor")
     print(f"max |logit difference| ours vs bridge over all p^2 rows: {diff:.2e}")
     print(f"speedup: {bridge_epoch_s / our_epoch_s:.1f}x")
 
