@@ -23,24 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from minibook import HEADER  # the chapters' MyST front matter (pytest puts tests/ on sys.path)
 from toyinterp.lab import front_matter, keep_header
 
 REPO = Path(__file__).resolve().parents[1]
 JUPYTER = Path(sys.executable).parent / "jupyter"
 CHAPTERS = sorted(p for p in (REPO / "book").glob("*.md")
                   if "kernelspec" in ((front_matter(p.read_text()) or ("", None))[1] or {}))
-HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: 0.13
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-"""
 
 
 # ---- the pre-save hook, on texts ---------------------------------------------------------------------------

@@ -130,12 +130,6 @@ def test_the_modules_a_chapter_loaded():
     assert {"__init__.py", "claims.py"} <= set(mods) and not {"progress.py", "results.py"} & set(mods)
 
 
-def test_fingerprint_ignores_docstrings_and_comments():
-    a = 'def f():\n    """doc"""\n    return 1  # one\n'
-    assert results._fingerprint(a) == results._fingerprint("def f():\n    return 1\n")
-    assert results._fingerprint(a) != results._fingerprint("def f():\n    return 2\n")
-
-
 def test_the_table_carries_the_record_only_in_a_book_build(monkeypatch):
     claims.reset()
     claim("x", 1.0, anchor=1.0, source="s", at_least=0.5)

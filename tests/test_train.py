@@ -110,7 +110,7 @@ def test_key_changes_with_anything_that_determines_the_run():
 
 
 def test_code_version_ignores_docstrings_and_comments_but_not_code():
-    fp = store._code_fingerprint
+    fp = store.code_fingerprint
     base = fp('def f(x):\n    """Doc."""\n    return x + 1  # one\n')
     assert fp('def f(x):\n    """Other words."""\n    # a comment\n    return x + 1\n') == base
     assert fp('def f(x):\n    """Doc."""\n    return x + 2\n') != base

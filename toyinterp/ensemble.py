@@ -34,7 +34,7 @@ from .train import History, TrainConfig, cross_entropy, evaluate
 
 
 def _fingerprint() -> str:
-    return store._code_fingerprint(Path(__file__).read_text())
+    return store.code_fingerprint(Path(__file__).read_text())
 
 
 def run_dir(task, model_cfg: MLPConfig, train_cfg: TrainConfig) -> Path:

@@ -23,7 +23,6 @@ A Sphinx extension (``sphinx: extra_extensions: [toyinterp.results]`` in ``_conf
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from docutils import nodes
 
 from .claims import CHAPTER_ENV, RECORD_KEY, _fmt
+from .store import code_fingerprint
 
 PAGE_VERSION_ENV = "TOYINTERP_PAGE_VERSION"
 PACKAGE = Path(__file__).resolve().parent
@@ -42,17 +42,6 @@ NOT_RESULT_CODE = frozenset({"progress.py", "results.py"})
 
 
 # ---- code version -------------------------------------------------------------------------------------------
-
-def _fingerprint(source: str) -> str:
-    """The module's syntax tree without docstrings or comments (as ``store`` fingerprints its modules)."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False)
-
 
 def loaded_modules() -> list[str]:
     """The ``toyinterp`` modules this process has loaded (paths in the package), ``NOT_RESULT_CODE`` left out."""
@@ -74,7 +63,7 @@ def modules_version(modules) -> str:
     for rel in sorted(modules):
         f = PACKAGE / rel
         try:
-            code = _fingerprint(f.read_text())
+            code = code_fingerprint(f.read_text())
         except OSError:
             code = "(missing)"
         except SyntaxError:

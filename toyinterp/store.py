@@ -85,7 +85,7 @@ def verify(path: str | Path) -> None:
         raise CorruptArtifact(f"{path}: checksum missing or mismatched; the file is corrupt or truncated")
 
 
-def _code_fingerprint(source: str) -> str:
+def code_fingerprint(source: str) -> str:
     """The module's syntax tree without docstrings: comments and prose edits do not invalidate the store."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -105,7 +105,7 @@ def code_version(task=None, model_cfg=None) -> str:
     for name in dict.fromkeys(names):
         f = here / name
         if f.exists():
-            h.update(name.encode() + _code_fingerprint(f.read_text()).encode())
+            h.update(name.encode() + code_fingerprint(f.read_text()).encode())
     return h.hexdigest()[:16]
 
 
