@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 
 import pytest
@@ -172,5 +173,12 @@ def test_stop_test_loss_ends_the_run_at_the_first_evaluation_below_it(tmp_path):
     again = Transformer.init(model_cfg)
     assert train(again, task, cfg, run_dir=tmp_path / "b", progress=False) == hist
     _assert_identical(_weights(stopped), _weights(again))
+    # with a delay: the run goes on stop_delay steps past that evaluation, on the free run's path
+    late = train(Transformer.init(model_cfg), task, dataclasses.replace(cfg, stop_delay=150), progress=False)
+    assert late.step[-1] == first + 150 and late.test_loss == free.test_loss[: len(late.step)]
     with pytest.raises(ValueError, match="stop_test_loss"):
         TrainConfig(stop_test_loss=0.0)
+    with pytest.raises(ValueError, match="stop_test_loss"):
+        TrainConfig(stop_delay=100)  # a delay counts from a threshold
+    with pytest.raises(ValueError, match="stop_delay"):
+        TrainConfig(stop_test_loss=1.0, stop_delay=-1)

@@ -45,9 +45,12 @@ class TrainConfig:
     # A float32 softmax rounds the correct class's probability to 1 near zero loss, loses the gradient there,
     # and makes the post-grokking loss spike (Prieto et al. 2025, arXiv 2501.04697).
     loss_dtype: str = "float64"
-    # A principled stop: end the run at the first evaluation whose test loss is at most this (None: run all
-    # ``steps``). ``steps`` is then the cap. The stopping step is checkpointed and recorded in the history.
+    # A principled stop: end the run ``stop_delay`` steps after the first evaluation whose test loss is at most
+    # ``stop_test_loss`` (None: run all ``steps``); ``steps`` is then the cap. With ``stop_test_loss = 1`` and the
+    # delay the anchor trains past that point, a run trains as long after grokking as the anchor's did, however
+    # late it groks. The stopping step is checkpointed and recorded in the history.
     stop_test_loss: float | None = None
+    stop_delay: int = 0
 
     def __post_init__(self):
         check_int("steps", self.steps, low=1)
@@ -62,11 +65,20 @@ class TrainConfig:
             raise ValueError(f"loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
         if self.stop_test_loss is not None:
             check_positive("stop_test_loss", self.stop_test_loss)
+        if not (isinstance(self.stop_delay, int) and self.stop_delay >= 0):
+            raise ValueError(f"stop_delay must be an integer >= 0, got {self.stop_delay!r}")
+        if self.stop_delay and self.stop_test_loss is None:
+            raise ValueError("stop_delay counts from the first evaluation with test loss <= stop_test_loss; "
+                             "set stop_test_loss too")
         self.betas = tuple(self.betas)
 
     def should_stop(self, hist: "History") -> bool:
-        """Whether the run is over at ``hist``'s last evaluation (``stop_test_loss`` reached)."""
-        return self.stop_test_loss is not None and bool(hist.test_loss) and hist.test_loss[-1] <= self.stop_test_loss
+        """Whether the run is over at ``hist``'s last entry: ``stop_delay`` steps after the first evaluation
+        with test loss at most ``stop_test_loss``."""
+        if self.stop_test_loss is None or not hist.step:
+            return False
+        first = next((s for s, v in zip(hist.step, hist.test_loss) if v <= self.stop_test_loss), None)
+        return first is not None and hist.step[-1] >= first + self.stop_delay
 
     def spec(self) -> dict:
         return {"train": "AdamW", **asdict(self)}
