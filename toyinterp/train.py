@@ -65,8 +65,7 @@ class TrainConfig:
             raise ValueError(f"loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
         if self.stop_test_loss is not None:
             check_positive("stop_test_loss", self.stop_test_loss)
-        if not (isinstance(self.stop_delay, int) and self.stop_delay >= 0):
-            raise ValueError(f"stop_delay must be an integer >= 0, got {self.stop_delay!r}")
+        check_int("stop_delay", self.stop_delay, low=0)
         if self.stop_delay and self.stop_test_loss is None:
             raise ValueError("stop_delay counts from the first evaluation with test loss <= stop_test_loss; "
                              "set stop_test_loss too")
