@@ -108,6 +108,27 @@ def test_key_changes_with_anything_that_determines_the_run():
     assert store.key(ModularAddition(p=17, frac_train=0.5, data_seed=2), MODEL, TrainConfig(steps=10)) != base
     other = TransformerConfig.for_task(TASK, d_model=32, n_heads=2, d_head=16, d_mlp=64, seed=4)
     assert store.key(TASK, other, TrainConfig(steps=10)) != base
+    assert store.key(TASK, MODEL, TrainConfig(steps=10), device="meta") != base
+
+
+def test_key_names_the_cpu_thread_count_because_the_floats_depend_on_it():
+    """A run on one thread is another computation than on two: the store must not serve one for the other."""
+    threads = torch.get_num_threads()
+    task = ModularAddition(p=113, frac_train=0.3, data_seed=598)  # big enough for torch to split its reductions
+    model_cfg = TransformerConfig.for_task(task, seed=999)
+    cfg = TrainConfig(steps=20, eval_every=20)
+    keys, losses = {}, {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            keys[n] = store.key(task, model_cfg, cfg)
+            model = Transformer.init(model_cfg)
+            losses[n] = train(model, task, cfg, progress=False).train_loss[-1]
+            assert store.compute_spec()["threads"] == n
+    finally:
+        torch.set_num_threads(threads)
+    assert keys[1] != keys[2]
+    assert losses[1] != losses[2]  # the reason (measured: 100 grokking steps end at 3.1811 and 3.1841)
 
 
 def test_code_version_ignores_docstrings_and_comments_but_not_code():

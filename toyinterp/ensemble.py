@@ -37,10 +37,10 @@ def _fingerprint() -> str:
     return store.code_fingerprint(Path(__file__).read_text())
 
 
-def run_dir(task, model_cfg: MLPConfig, train_cfg: TrainConfig) -> Path:
-    """Where the batched run of (task, model_cfg, train_cfg) is stored."""
+def run_dir(task, model_cfg: MLPConfig, train_cfg: TrainConfig, device: str | torch.device = "cpu") -> Path:
+    """Where the batched run of (task, model_cfg, train_cfg) on ``device`` is stored."""
     spec = {"task": task.spec(), "model": model_cfg.spec(), "train": train_cfg.spec(),
-            "code": store.code_version(task, model_cfg), "ensemble": _fingerprint()}
+            "code": store.code_version(task, model_cfg), "ensemble": _fingerprint(), "compute": store.compute_spec(device)}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return store.root() / f"{task.name}-{key}-batched"
 
@@ -142,7 +142,7 @@ def trained_mlps(runs, device: str = "cpu", progress: bool = True):
     stored. The runs must share the model's shape and the training config but for ``shuffle_seed``."""
     runs = list(runs)
     _check(runs)
-    dirs = [run_dir(*r) for r in runs]
+    dirs = [run_dir(*r, resolve_device(device)) for r in runs]
     out: list = [None] * len(runs)
     todo = []
     for i, (r, d) in enumerate(zip(runs, dirs)):
@@ -162,7 +162,8 @@ def trained_mlps(runs, device: str = "cpu", progress: bool = True):
         for i, (model, hist) in zip(todo, _train([runs[i] for i in todo], device, progress)):
             task, model_cfg, train_cfg = runs[i]
             spec = {"task": task.spec(), "model": model_cfg.spec(), "train": train_cfg.spec(),
-                    "code": store.code_version(task, model_cfg), "trainer": "toyinterp.ensemble"}
+                    "code": store.code_version(task, model_cfg), "trainer": "toyinterp.ensemble",
+                    "compute": store.compute_spec(resolve_device(device))}
             store.save(dirs[i] / "final.pt", {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                                               "history": hist.as_dict(), "spec": spec})
             (dirs[i] / "spec.json").write_text(json.dumps(spec, indent=1, default=str))
