@@ -112,17 +112,32 @@ def code_version(task=None, model_cfg=None) -> str:
 
 
 def compute_spec(device: str | torch.device = "cpu") -> dict:
-    """What besides the configs and the code decides a run's floats: the device and torch's version, and on
-    the CPU the number of threads torch uses (it splits reductions by thread, so the sums round differently:
-    measured, 100 grokking steps from one seed end at train loss 3.1811 on one thread and 3.1841 on two), on a
-    GPU its name. A run computed elsewhere is another run: the store never serves it in this one's place."""
+    """What besides the configs and the code decides a run's floats: the device and torch's version; on the CPU
+    the processor (its name and the instruction set torch picks its kernels by) and the number of threads torch
+    uses (it may split reductions by thread); on a GPU its name. Measured, 100 grokking steps from one seed end at
+    train loss 3.1811 on one thread and 3.1841 on two on one machine of this workplace, and at 3.17946 on both on
+    another (AVX512); the CI machine trained the polynomial chapter's runs to other numbers than this one. A run
+    computed elsewhere is another run: the store never serves it in this one's place."""
     dev = torch.device(device)
     spec = {"device": dev.type, "torch": torch.__version__}
     if dev.type == "cpu":
-        spec["threads"] = torch.get_num_threads()
+        spec |= {"threads": torch.get_num_threads(), "isa": torch.backends.cpu.get_cpu_capability(),
+                 "processor": _processor_name()}
     elif dev.type == "cuda":
         spec["gpu"] = torch.cuda.get_device_name(dev)
     return spec
+
+
+def _processor_name() -> str:
+    """The CPU's model name as the kernel reports it (Linux), else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
 
 
 def key(task, model_cfg, train_cfg, device: str | torch.device = "cpu") -> str:
