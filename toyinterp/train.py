@@ -126,6 +126,14 @@ def evaluate(model, tokens: torch.Tensor, labels: torch.Tensor, batch: int = 65_
     return loss / len(labels), correct / len(labels)
 
 
+@torch.no_grad()
+def row_losses(model, tokens: torch.Tensor, labels: torch.Tensor, batch: int = 65_536,
+               dtype: str = "float64") -> torch.Tensor:
+    """The cross-entropy in ``dtype`` of every row [n]: where a mean loss sits (a few rows or all of them)."""
+    return torch.cat([cross_entropy(model(tokens[i : i + batch]), labels[i : i + batch], dtype, reduction="none")
+                      for i in range(0, len(labels), batch)])
+
+
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.wd, betas=cfg.betas)
