@@ -24,12 +24,13 @@ def _keep_freed_memory() -> bool:
     A full-batch step allocates and frees dozens of large tensors ([3,830 x 512] float32 in the grokking and
     BitNet models, 7.8 MB; [32,000 x 200] float64 logits in min-of-two, 51 MB). With glibc's defaults a block
     that large is mmap'ed fresh and unmapped when freed, so every step page-faults all of them in again, 4 KB at
-    a time. Measured on 2 threads (2026-12-03, `python -m toyinterp.bench` and per-step timings): 1,600-2,300
-    minor page faults per grokking step and 27,000-49,000 per min-of-two step without this, about 0 with it; a
-    min-of-two step 97-129 ms without, 56-70 ms with; a BitNet-recipe binary model's step 66-90 ms without,
-    52-63 ms with (its per-step losses equal to the last bit: only where memory comes from changes). So: no
-    mmap for large blocks (they come from the heap), no trimming of the heap below 1 GB, 64 MB of padding when
-    it grows; the process keeps its peak memory until it exits. A no-op where the C library is not glibc, or
+    a time. Measured on 2 threads (2026-12-03, interleaved runs with and without, a fresh process each):
+    1,600-2,300 minor page faults per grokking step and 27,000-49,000 per min-of-two step without this, under
+    400 with it; a min-of-two step 133-151 ms without, 72-74 ms with; a grokking step 44-48 ms against 42-44;
+    BitNet models' steps equal within this machine's run-to-run noise. Same losses to the last bit: only where
+    memory comes from changes. In the fresh-clone builds before and after, the min-of-two chapter took 306 s
+    and 244 s. So: no mmap for large blocks (they come from the heap), no trimming of the heap below 1 GB,
+    64 MB of padding when it grows; the process keeps its peak memory until it exits. A no-op where the C library is not glibc, or
     when the environment sets ``TOYINTERP_KEEP_FREED_MEMORY=0`` (to measure the difference). Returns whether
     it took.
     """
