@@ -30,9 +30,9 @@ def _keep_freed_memory() -> bool:
     BitNet models' steps equal within this machine's run-to-run noise. Same losses to the last bit: only where
     memory comes from changes. In the fresh-clone builds before and after, the min-of-two chapter took 306 s
     and 244 s. So: no mmap for large blocks (they come from the heap), no trimming of the heap below 1 GB,
-    64 MB of padding when it grows; the process keeps its peak memory until it exits. A no-op where the C library is not glibc, or
-    when the environment sets ``TOYINTERP_KEEP_FREED_MEMORY=0`` (to measure the difference). Returns whether
-    it took.
+    64 MB of padding when it grows; the process keeps its peak memory until it exits. A no-op where the C
+    library is not glibc, or when the environment sets ``TOYINTERP_KEEP_FREED_MEMORY=0`` (to measure the
+    difference). Returns whether it took.
     """
     import ctypes
     import ctypes.util
