@@ -199,3 +199,14 @@ def test_nanda_init_weight_norm_is_the_expected_sum_of_squares_of_their_draws():
     drawn = sum(float((torch.randn(s, dtype=torch.float64) / fan ** 0.5).pow(2).sum()) for s, fan in shapes)
     assert measures.nanda_init_weight_norm(cfg) == 1781.0
     assert drawn == pytest.approx(1781.0, rel=0.03)
+
+
+def test_error_offsets_count_the_wrong_answers_by_their_distance_from_the_right_one():
+    p = 7
+    labels = torch.tensor([0, 1, 2, 3, 6])
+    pred = torch.tensor([0, 4, 2, 6, 2])  # right, +3, right, +3, -4 = +3 mod 7
+    logits = torch.nn.functional.one_hot(pred, p).float()
+    assert measures.error_offsets(logits, labels, p) == {3: 3}
+    assert measures.error_offsets(torch.nn.functional.one_hot(labels, p).float(), labels, p) == {}
+    pred[0] = 6  # one more wrong row, at -1
+    assert measures.error_offsets(torch.nn.functional.one_hot(pred, p).float(), labels, p) == {3: 3, 6: 1}

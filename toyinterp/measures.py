@@ -170,6 +170,18 @@ def progress_measures(model, snapshots: dict[int, dict], task, freqs, neurons: b
     return out
 
 
+def error_offsets(logits: torch.Tensor, labels: torch.Tensor, p: int) -> dict[int, int]:
+    """{(predicted - correct) mod p: number of rows} over the rows ``logits`` [n, p] gets wrong (empty when none).
+
+    Which wrong answer a model gives: a model that computes ``c = a + b`` as a sum of ``cos(w_k(a+b-c))`` over a
+    few key frequencies separates ``c`` from ``c + d`` by ``sum_k alpha_k (1 - cos(w_k d))``, so its errors, if
+    any, fall on the offsets ``d`` where that margin is small."""
+    pred = logits.argmax(-1)
+    wrong = pred != labels
+    d, n = torch.unique((pred[wrong] - labels[wrong]) % p, return_counts=True)
+    return {int(k): int(v) for k, v in zip(d, n)}
+
+
 def accuracy_by(correct: torch.Tensor, key: torch.Tensor, n_keys: int) -> torch.Tensor:
     """[n_keys]: the accuracy of the rows with each value of ``key`` (NaN where a key has no rows)."""
     key = key.long()
