@@ -86,3 +86,29 @@ def test_fused_path_is_the_same_function_as_the_plain_one():
         assert torch.allclose(fused[1][name], plain[1][name], rtol=1e-4, atol=1e-6), name
     mixed = torch.cat([x[:5], x[5:, [1, 0, 2]]])  # other rows still work on the plain path
     assert model(mixed).shape == (len(mixed), task.d_vocab_out)
+
+
+def test_nanda2023_init_follows_the_papers_scales_and_the_seed():
+    import math
+
+    import pytest
+
+    from toyinterp import measures
+    from toyinterp.params import ParameterError
+
+    task = ModularAddition(p=23, frac_train=0.3, data_seed=1)
+    cfg = TransformerConfig.for_task(task, d_model=64, n_heads=2, d_head=16, d_mlp=256, seed=5, init="nanda2023")
+    a, b = cfg.build(), cfg.build()
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))  # same seed, same weights
+    other = TransformerConfig.for_task(task, d_model=64, n_heads=2, d_head=16, d_mlp=256, seed=6, init="nanda2023")
+    assert not torch.equal(a.W_in, other.build().W_in)
+    # every matrix has std 1/sqrt(d_model) but W_U, whose std is 1/sqrt(d_vocab_out)
+    assert abs(a.W_in.std().item() * math.sqrt(64) - 1) < 0.02
+    assert abs(a.W_U.std().item() * math.sqrt(cfg.d_vocab_out) - 1) < 0.1
+    # its sum of squares is the paper's expectation, about twice boot_native's draw
+    total, expected = measures.weight_norm(a), measures.nanda_init_weight_norm(cfg)
+    assert abs(total / expected - 1) < 0.03
+    native = TransformerConfig.for_task(task, d_model=64, n_heads=2, d_head=16, d_mlp=256, seed=5).build()
+    assert measures.weight_norm(native) < 0.7 * total
+    with pytest.raises(ParameterError, match="init must be one of"):
+        TransformerConfig(init="xavier")

@@ -37,6 +37,7 @@ from .params import ParameterError, check_int
 
 
 QUANTIZED = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")  # the BitLinear layers of a quantized model
+INITS = ("boot_native", "nanda2023")  # TransformerConfig.init: where the starting weights come from
 
 
 @dataclass
@@ -63,13 +64,18 @@ class TransformerConfig:
     bitlinear: str | None = None
     final_norm_gain: bool = False  # the final norm as the anchor's RMSNorm: F.normalize(x) * sqrt(d) * learnable gain
     attn_scale: float | None = None  # None: scores / sqrt(d_head) (TransformerLens); the anchor: 1 / sqrt(d_model)
-    seed: int = 999  # boot_native's initialization seed (the TL grokking demo's)
+    seed: int = 999  # the initialization seed (the TL grokking demo's: 999)
+    # "boot_native": the weights TransformerLens 4's boot_native draws for `seed` (what a TL run starts from).
+    # "nanda2023": the progress-measures paper's scheme (see nanda2023_init), drawn from a generator seeded `seed`.
+    init: str = "boot_native"
 
     def __post_init__(self):
         for name in ("d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads", "d_head", "d_mlp"):
             check_int(name, getattr(self, name), low=1)
         check_mode(self.quant)
         check_recipe(self.bitlinear)
+        if self.init not in INITS:
+            raise ParameterError(f"init must be one of {INITS}, got {self.init!r}")
         if self.final_norm_gain and not self.final_norm:
             raise ParameterError("final_norm_gain needs final_norm=True")
 
@@ -103,7 +109,7 @@ class TransformerConfig:
         return 2 * 4 * batch * per_row
 
     def build(self) -> "Transformer":
-        """A freshly initialized model for this config (``boot_native``'s weights for ``seed``)."""
+        """A freshly initialized model for this config (its ``init`` scheme's weights for ``seed``)."""
         return Transformer.init(self)
 
     def bridge_config(self):
@@ -128,6 +134,29 @@ def boot_bridge(cfg: TransformerConfig):
             if name.endswith(".bias"):
                 param.zero_()
     return bridge
+
+
+def nanda2023_init(model: "Transformer", seed: int) -> None:
+    """Nanda et al. 2023's initialization, in place: every weight matrix ``randn / sqrt(d_model)``, the
+    unembedding ``randn / sqrt(d_vocab_out)``; no biases, norm gains left at one.
+
+    Their code (``transformers.py`` of the progress-measures repository, the same in the grokking notebook)
+    draws ``W_E``, ``W_pos``, ``W_Q``/``W_K``/``W_V``, ``W_O``, ``W_in`` and ``W_out`` as
+    ``torch.randn(shape) / np.sqrt(d_model)`` and ``W_U`` as ``torch.randn(d_model, d_vocab) /
+    np.sqrt(d_vocab)`` (their output vocabulary is p + 1 = 114, ours p: the scale differs by 0.4 %). Same
+    distribution, not the same draws: we draw in our layout (TransformerLens shapes), in the order of
+    ``named_parameters``, from ``torch.Generator().manual_seed(seed)``, not from torch's global generator.
+    The expected sum of squares is ``measures.nanda_init_weight_norm(cfg)`` (1,781 for p = 113), about twice
+    ``boot_native``'s draw.
+    """
+    g = torch.Generator().manual_seed(seed)
+    c = model.cfg
+    with torch.no_grad():
+        for name, w in model.named_parameters():
+            if w.dim() < 2:
+                continue  # a norm gain
+            fan = c.d_vocab_out if name == "W_U" else c.d_model
+            w.copy_(torch.randn(w.shape, generator=g) / math.sqrt(fan))
 
 
 class Transformer(HookedModel):
@@ -161,9 +190,13 @@ class Transformer(HookedModel):
 
     @classmethod
     def init(cls, cfg: TransformerConfig) -> "Transformer":
-        """The weights ``boot_native`` draws for ``cfg.seed``."""
+        """A model with ``cfg.init``'s starting weights for ``cfg.seed``: ``boot_native``'s, or
+        ``nanda2023_init``'s."""
         model = cls(cfg)
-        model.load_bridge_state(boot_bridge(cfg))
+        if cfg.init == "nanda2023":
+            nanda2023_init(model, cfg.seed)
+        else:
+            model.load_bridge_state(boot_bridge(cfg))
         if cfg.freeze_pos:
             with torch.no_grad():
                 model.W_pos.zero_()
