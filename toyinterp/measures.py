@@ -39,12 +39,9 @@ def weight_norm(model) -> float:
 def nanda_init_weight_norm(cfg) -> float:
     """The expected sum of squared weights of Nanda et al.'s initialization for a transformer config ``cfg``.
 
-    Their code (``transformers.py`` of the progress-measures repository, also the grokking notebook): every
-    matrix is ``torch.randn(...) / sqrt(fan)`` with fan = d_model, except ``W_U``, whose fan is d_vocab
-    (input and output vocabulary both p + 1 there): W_E [d_model, d_vocab], W_pos [n_ctx, d_model],
-    W_Q/W_K/W_V [n_heads, d_head, d_model], W_O [d_model, n_heads d_head], W_in [d_mlp, d_model],
-    W_out [d_model, d_mlp], all / sqrt(d_model); W_U [d_model, d_vocab] / sqrt(d_vocab). A matrix of n entries
-    of variance 1/fan has expected sum of squares n / fan. For p = 113 this is 1,781.
+    The scheme and its source are in ``models.nanda2023_init`` (which draws it): every matrix of variance
+    1/d_model, ``W_U`` of variance 1/d_vocab. A matrix of n entries of variance 1/fan has expected sum of
+    squares n / fan. For p = 113 this is 1,781.
     """
     d, hd, v = cfg.d_model, cfg.n_heads * cfg.d_head, cfg.d_vocab
     total = v * d / d + cfg.n_ctx * d / d + 3 * hd * d / d + d * hd / d + d * v / v

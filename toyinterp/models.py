@@ -18,8 +18,9 @@ measures it against the bridge).
 ``to_bridge()`` returns a ``TransformerBridge`` booted with ``boot_native`` that
 holds the same weights (biases zero); ``tests/test_models.py`` checks the two agree
 to 1e-4 on every row of the task. ``Transformer.init(cfg)`` starts from the weights
-``boot_native`` draws for ``cfg.seed``, so a run of ours and a TransformerLens run
-start from identical weights.
+``boot_native`` draws for ``cfg.seed`` (so a run of ours and a TransformerLens run
+start from identical weights), or with ``cfg.init="nanda2023"`` from the progress-measures
+paper's scheme (``nanda2023_init``).
 """
 from __future__ import annotations
 
