@@ -34,8 +34,8 @@ def render(page: Path) -> str:
 @functools.lru_cache(maxsize=None)
 def _dumps() -> dict:
     """Every chromium run this module needs (each page as it loads, and each chapter with the code-width
-    measurement at each width), started together the first time one is asked for: a launch is mostly waiting,
-    so on two cores the 18 of them take about a third of the time one after another would."""
+    measurement at each width: 20 for the book's 8 pages), six at a time, the first time one is asked for. A
+    launch spends much of its time waiting (start-up, virtual time), which the others fill."""
     from concurrent.futures import ThreadPoolExecutor
 
     jobs = {(page, None): (_render_page, page) for page in PAGES}
