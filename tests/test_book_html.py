@@ -16,39 +16,16 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = sorted((HTML / "book").glob("*.html"))
 
 
-def _chromium(args: list[str], profile: str) -> str:
-    """The DOM headless chromium dumps for ``args``, with the network closed: every host unresolvable and every
-    proxy dead."""
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-           f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-           *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
-
-
-def render(page: Path) -> str:
-    """``page`` as the browser leaves it once its scripts have run."""
-    return _dumps()[(page, None)]
-
-
 @functools.lru_cache(maxsize=None)
-def _dumps() -> dict:
-    """Every chromium run this module needs (each page as it loads, and each chapter with the code-width
-    measurement at each width: 20 for the book's 8 pages), six at a time, the first time one is asked for. A
-    launch spends much of its time waiting (start-up, virtual time), which the others fill."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    jobs = {(page, None): (_render_page, page) for page in PAGES}
-    jobs |= {(HTML / "book" / f"{chapter}.html", width): (_measure_page, HTML / "book" / f"{chapter}.html", width)
-             for chapter in CHAPTERS for width in WIDTHS}
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        futures = {key: pool.submit(fn, *args) for key, (fn, *args) in jobs.items()}
-    return {key: f.result() for key, f in futures.items()}
-
-
-def _render_page(page: Path) -> str:
+def render(page: Path) -> str:
     with tempfile.TemporaryDirectory() as profile:
-        return _chromium(["--virtual-time-budget=15000", "--dump-dom", page.as_uri()], profile)
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+               f"--user-data-dir={profile}",
+               # the network, closed: every host unresolvable and every proxy dead
+               "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+               "--virtual-time-budget=15000", "--dump-dom", page.as_uri()]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
 
 
 def test_the_book_was_built():
@@ -130,7 +107,6 @@ def test_the_results_page_has_one_row_per_chapter_counting_its_claims():
 # ---- issue 16 item 5: the executed notebook in each chapter's download menu; code fits the page's width ----
 
 BOOK = HTML.parents[1] / "book"
-WIDTHS = (1280, 600)  # a desktop window and a narrow one
 CHAPTERS = sorted(p.stem for p in BOOK.glob("*.md")  # the MyST notebooks: a header with a kernelspec
                   if re.search(r"\A---\n.*?^kernelspec:", p.read_text(), re.S | re.M))
 
@@ -185,27 +161,27 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def _measure_page(page: Path, width: int) -> str:
+def code_blocks_cut(page: Path, width: int) -> dict:
+    import html
+    import json
+
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / page.name
         source = page.read_text()
         copy.write_text(source.replace("<head>", f'<head><base href="{page.parent.as_uri()}/">', 1)
                         .replace("</body>", _MEASURE + "</body>", 1))
-        return _chromium([f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()],
-                         f"{tmp}/profile")
-
-
-def code_blocks_cut(page: Path, width: int) -> dict:
-    import html
-    import json
-
-    found = re.search(r'data-code-width="([^"]*)"', _dumps()[(page, width)])
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               f"--user-data-dir={tmp}/profile", "--host-resolver-rules=MAP * ~NOTFOUND",
+               "--proxy-server=127.0.0.1:9", f"--window-size={width},1000", "--virtual-time-budget=5000",
+               "--dump-dom", copy.as_uri()]
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+    found = re.search(r'data-code-width="([^"]*)"', dom)
     assert found, f"{page.name}: the measuring script did not run"
     return json.loads(html.unescape(found.group(1)))
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make chromium)")
-@pytest.mark.parametrize("width", WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+@pytest.mark.parametrize("width", [1280, 600], ids=["1280px", "600px"])
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_code_cells_fit_the_page_width(chapter, width):
     """In a desktop and in a narrow window no code cell is cut: lines longer than the column wrap
