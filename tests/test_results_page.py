@@ -189,3 +189,17 @@ def test_minibook_results_page():
     assert "0 added, 1 changed, 0 removed" in again.stdout  # the results page only
     assert page.stat().st_mtime_ns > before
     assert rows_of(again.page("results")) == rows
+    # a prose edit: the page is read again and rendered from jupyter-cache, not executed; the executed notebook
+    # (the download, the record's source) keeps its outputs, so the row stays (myst-nb 1.4 alone writes the
+    # unexecuted notebook there: toyinterp.sphinxext.restore_outputs)
+    page = build.root / "zz_first.md"
+    page.write_text(page.read_text() + "\nA paragraph added by an editor.\n")
+    edited = minibook.build(build.root)
+    assert edited.returncode == 0, edited.stdout[-3000:] + edited.stderr[-3000:]
+    assert "Executing notebook" not in edited.stdout and "Using cached notebook" in edited.stdout
+    assert "A paragraph added by an editor." in edited.page("zz_first")
+    nb = json.loads(edited.executed("zz_first"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(c["execution_count"] for c in code)
+    assert "trained" in edited.executed("zz_first") and claims.RECORD_KEY in edited.executed("zz_first")
+    assert rows_of(edited.page("results")) == rows

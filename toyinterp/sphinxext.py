@@ -7,6 +7,13 @@ sphinx-book-theme puts one when a launch service is configured) and a ``.ipynb``
 is added at the top of the page's download menu. No launch service (Binder, Colab, ...) and no network: the
 file is part of the book. The copy is the notebook the page shows, with its outputs; where the book drops
 stderr from the page (``execute: stderr_output: remove``), the copy drops it too.
+
+A page read again without being executed (its prose changed, its code did not: jupyter-cache matches it) is
+rendered from the cached outputs, but myst-nb 1.4 then writes the *unexecuted* notebook to
+``jupyter_execute`` (``myst_nb/sphinx_.py`` writes the notebook it parsed; on a cache hit the client holds a
+merged copy, ``jupyter_cache.cache.main.merge_match_into_notebook``). That file is the download and the source of
+the chapter's claims record (``toyinterp.results``), so ``restore_outputs`` puts the cached outputs back into it
+as soon as the page is read, before the record is taken (``tests/test_results_page.py``).
 """
 from __future__ import annotations
 
@@ -25,6 +32,32 @@ def executed_notebook(app, pagename: str) -> Path | None:
         Path(app.outdir).parent / "jupyter_execute"
     path = folder.joinpath(*pagename.split("/")).with_suffix(".ipynb")
     return path if path.is_file() else None
+
+
+def _unexecuted(nb) -> bool:
+    return any(c.cell_type == "code" and c.execution_count is None for c in nb.cells)
+
+
+def restore_outputs(app, doctree) -> None:
+    """After a notebook page is read: if the notebook myst-nb wrote has code cells that were never executed and
+    jupyter-cache holds an execution of the same code, write the cached execution merged into it instead."""
+    config = getattr(app.env, "mystnb_config", None)  # myst-nb's, with the cache path it resolved
+    if config is None or config.execution_mode != "cache":
+        return
+    path = executed_notebook(app, app.env.docname)
+    if path is None:
+        return
+    nb = nbformat.read(path, as_version=4)
+    if not _unexecuted(nb):
+        return
+    from jupyter_cache import get_cache
+
+    try:
+        _, merged = get_cache(config.execution_cache_path).merge_match_into_notebook(nb)
+    except KeyError:
+        return  # no execution of this code in the cache (e.g. it failed): leave the notebook as myst-nb wrote it
+    nbformat.write(merged, path)
+    logging.getLogger(__name__).info(f"{app.env.docname}: cached outputs restored to {path.name}")
 
 
 def _drops_stderr(app) -> bool:
@@ -66,6 +99,8 @@ def _add_download(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    # before toyinterp.results reads the claims record from the executed notebook (its handler: priority 500)
+    app.connect("doctree-read", restore_outputs, priority=400)
     # after sphinx-book-theme builds the page's header buttons (add_header_buttons, priority 501)
     app.connect("html-page-context", _add_download, priority=600)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
