@@ -67,11 +67,9 @@ lab: $(VENV)/.installed-lab
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True $(LAB_ARGS)
 
 # The tests run on every core (pytest-xdist; --dist loadfile keeps a notebook's cells, and a module's fixtures,
-# in one worker). OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep instead of spinning when they wait, so
-# two processes with two torch threads each share two cores; with spinning threads each ran a grokking step
-# 7x slower (222 ms against 31 alone, 2026-12-06), with sleeping ones 54 ms (35 ms alone). Same floats: the
-# number of threads, and so the store's keys and every number, is unchanged. On a built book: 322 s in one
-# process, 244 s in two.
+# in one worker). OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep instead of spinning while they wait, so
+# two processes share two cores (measurements in the README); the number of threads, so every float and every
+# store key, is unchanged.
 test: book notebooks chromium $(VENV)/.installed-sweep $(VENV)/.installed-lab
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest tests $(NB_DIR) --nbval-lax -v --durations=15 --numprocesses auto --dist loadfile
 

@@ -224,11 +224,11 @@ def _doctree_read(app, doctree):
     docname = env.docname
     if "kernelspec" not in env.metadata.get(docname, {}):
         return  # not a notebook
-    folder = getattr(getattr(env, "mystnb_config", None), "output_folder", None)
-    ipynb = Path(folder or Path(app.outdir).parent / "jupyter_execute", *docname.split("/"))
-    ipynb = ipynb.with_name(ipynb.name + ".ipynb")
+    from .sphinxext import executed_notebook
+
+    ipynb = executed_notebook(app, docname)  # with its cached outputs restored (sphinxext.restore_outputs)
     try:
-        rec = record_of_notebook(json.loads(ipynb.read_text(encoding="utf-8")))
+        rec = record_of_notebook(json.loads(ipynb.read_text(encoding="utf-8"))) if ipynb else None
     except (OSError, ValueError):
         rec = None
     _env_dict(env, RECORDS_ATTR)[docname] = rec
@@ -300,6 +300,9 @@ def setup(app):
             _env_dict(self.env, RESULTS_ATTR)[self.env.docname] = True
             return [results_placeholder()]
 
+    # the records are read from the executed notebooks, which toyinterp.sphinxext keeps whole (restore_outputs,
+    # a doctree-read handler of priority 400, before this module's of 500)
+    app.setup_extension("toyinterp.sphinxext")
     app.add_node(results_placeholder)
     app.add_directive("toyinterp-results", ResultsDirective)
     app.connect("source-read", _source_read)
