@@ -147,7 +147,21 @@ def test_li2024_layer_has_no_input_norm_nor_activation_quantization():
     x, W = torch.randn(4, 12) * 3, torch.randn(12, 6)
     assert torch.equal(bit_input(x, "li2024"), x) and torch.equal(bit_input(x, None), x)
     assert torch.equal(bit_linear(x, W, "binary", "li2024"), x @ torch.sign(W - W.mean()))
-    assert torch.equal(bit_input(x, "bitnet"), quantize_activations(rms_norm(x)))
+    assert torch.allclose(bit_input(x, "bitnet"), quantize_activations(rms_norm(x)), rtol=1e-6, atol=1e-7)
+
+
+def test_the_fused_norm_and_quantizer_is_the_composition():
+    # bit_input's one autograd node against quantize_activations(rms_norm(x)): same values, same gradients
+    x = (torch.randn(64, 48) * torch.logspace(-3, 2, 64)[:, None]).requires_grad_()
+    g = torch.randn(64, 48)
+    ref = quantize_activations(rms_norm(x))
+    (ref_grad,) = torch.autograd.grad(ref, x, g)
+    out = bit_input(x, "bitnet")
+    (grad,) = torch.autograd.grad(out, x, g)
+    assert torch.allclose(out, ref, rtol=1e-6, atol=1e-7)
+    assert torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-6)
+    assert (out * ACT_LEVELS / out.abs().amax(-1, keepdim=True)).sub(
+        (out * ACT_LEVELS / out.abs().amax(-1, keepdim=True)).round()).abs().max() < 1e-3  # 8-bit levels
 
 
 def test_li2024_rms_norm_is_the_anchors():

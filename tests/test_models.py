@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from toyinterp.models import Transformer, TransformerConfig, boot_bridge
@@ -112,3 +113,31 @@ def test_nanda2023_init_follows_the_papers_scales_and_the_seed():
     assert measures.weight_norm(native) < 0.7 * total
     with pytest.raises(ParameterError, match="init must be one of"):
         TransformerConfig(init="xavier")
+
+
+@pytest.mark.parametrize("kind", ["bitnet full precision", "li2024 ternary", "attention only"])
+def test_one_shared_query_is_the_same_function_as_per_row_queries(kind):
+    # every row ends in '=': forward computes one query and a table of scores; a batch with one other last token
+    # takes the per-row queries and keys. The shared rows' logits and gradients must agree. (Not asked of the
+    # "bitnet" recipe's binary/ternary models: their 8-bit activations are sums of lattice values that often fall
+    # on a rounding tie, which the last bit of either order decides.)
+    task = ModularAddition(p=23)
+    cfg = {"bitnet full precision": TransformerConfig.for_task(task, d_mlp=64, bitlinear="bitnet", final_norm=True,
+                                                                seed=3),
+           "li2024 ternary": TransformerConfig.li2024(task, "ternary", d_mlp=64, seed=3),
+           "attention only": TransformerConfig.for_task(task, attn_only=True, seed=3)}[kind]
+    model = Transformer.init(cfg)
+    x, y = task.train_data()
+    odd = torch.cat([x, x[:1].clone().fill_(0)])  # one row whose last token is not '='
+
+    def logits_and_grads(tokens):
+        model.zero_grad()
+        logits = model(tokens)[: len(y)]
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    shared, per_row = logits_and_grads(x), logits_and_grads(odd)
+    assert (shared[0] - per_row[0]).abs().max() < 1e-4
+    assert shared[1].keys() == per_row[1].keys()
+    for name in shared[1]:
+        assert torch.allclose(shared[1][name], per_row[1][name], rtol=1e-3, atol=1e-5), name

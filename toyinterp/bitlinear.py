@@ -128,9 +128,35 @@ def resolve_recipe(mode: str | None, recipe: str | None) -> str | None:
     return recipe if recipe is not None else ("bitnet" if mode is not None else None)
 
 
+class _NormQuant(torch.autograd.Function):
+    """``quantize_activations(rms_norm(x))`` as one autograd node: the same forward value (to the last bit of the
+    rescaling), and the backward of the RMS norm alone (the quantizer's is the identity),
+    ``r * (g - n * mean(g * n))`` with ``n = x * r``, ``r = 1 / sqrt(mean(x^2) + eps)``. Autograd of the two
+    functions records some 20 operations over the activation, each a pass over a [batch, width] tensor; this is
+    five passes forward and three backward (``tests/test_bitlinear.py`` checks values and gradients against the
+    composition)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        r = torch.linalg.vector_norm(x, dim=-1, keepdim=True).pow_(2).div_(x.shape[-1]).add_(EPS).rsqrt_()
+        n = x * r
+        gamma = n.abs().amax(-1, keepdim=True).clamp_min_(EPS)
+        # |n| * 127 / gamma <= 127 by gamma's definition: quantize_activations' clamp never acts
+        q = (n * (ACT_LEVELS / gamma)).round_().mul_(gamma / ACT_LEVELS)
+        ctx.save_for_backward(n, r)
+        return q
+
+    @staticmethod
+    def backward(ctx, g):
+        n, r = ctx.saved_tensors
+        mean_gn = torch.linalg.vecdot(g, n).unsqueeze_(-1).div_(n.shape[-1])
+        return torch.addcmul(g, n, mean_gn, value=-1).mul_(r)
+
+
 def bit_input(x: torch.Tensor, recipe: str | None) -> torch.Tensor:
-    """What a layer multiplies: for the "bitnet" recipe ``x`` normalized and quantized to 8 bits, else ``x``."""
-    return quantize_activations(rms_norm(x)) if recipe == "bitnet" else x
+    """What a layer multiplies: for the "bitnet" recipe ``x`` normalized and quantized to 8 bits
+    (``quantize_activations(rms_norm(x))``, computed as one node), else ``x``."""
+    return _NormQuant.apply(x) if recipe == "bitnet" else x
 
 
 def bit_linear(x: torch.Tensor, W: torch.Tensor, mode: str | None, recipe: str | None = None) -> torch.Tensor:

@@ -237,17 +237,24 @@ class Transformer(HookedModel):
         X = bit_input(E, recipe)  # what W_Q, W_K, W_V read (E itself for plain layers)
         flat = (torch.arange(c.n_ctx, device=tokens.device) * c.d_vocab + tokens).reshape(-1)
         X = X.reshape(c.n_ctx * c.d_vocab, c.d_model)
-        # keys and values of every (position, token), gathered per row: [batch, n_ctx, n_heads, d_head]
-        k, v = ((X @ einops.rearrange(W[n], "h m d -> m (h d)")).index_select(0, flat)
-                .view(batch, c.n_ctx, c.n_heads, c.d_head) for n in ("W_K", "W_V"))
+        # values of every (position, token), gathered per row: [batch, n_ctx, n_heads, d_head]
+        v = ((X @ einops.rearrange(W["W_V"], "h m d -> m (h d)")).index_select(0, flat)
+             .view(batch, c.n_ctx, c.n_heads, c.d_head))
         last = tokens[:, -1]
         resid = E[-1].index_select(0, last)  # resid_pre at the last position [batch, d_model]
-        x_last = resid if recipe != "bitnet" else X[(c.n_ctx - 1) * c.d_vocab:].index_select(0, last)
-        q = (x_last @ einops.rearrange(W["W_Q"], "h m d -> m (h d)")).view(batch, 1, c.n_heads, c.d_head)
-        if c.attn_scale is None:
-            scores = (q * k).sum(-1) / math.sqrt(c.d_head)  # [batch, n_ctx, n_heads]
+        scale = 1 / math.sqrt(c.d_head) if c.attn_scale is None else c.attn_scale
+        if bool((last == last[0]).all()):
+            # one last token (every task's '='): one query per head, so the scores of every (position, token)
+            # are one small table X @ (W_K q), gathered per row -- no per-row queries or keys
+            q = X[(c.n_ctx - 1) * c.d_vocab + last[0]] @ einops.rearrange(W["W_Q"], "h m d -> m (h d)")
+            table = X @ torch.einsum("hmd,hd->mh", W["W_K"], q.view(c.n_heads, c.d_head))
+            scores = table.index_select(0, flat).view(batch, c.n_ctx, c.n_heads) * scale
         else:
-            scores = (q * k).sum(-1) * c.attn_scale
+            k = ((X @ einops.rearrange(W["W_K"], "h m d -> m (h d)")).index_select(0, flat)
+                 .view(batch, c.n_ctx, c.n_heads, c.d_head))
+            x_last = X[(c.n_ctx - 1) * c.d_vocab:].index_select(0, last)
+            q = (x_last @ einops.rearrange(W["W_Q"], "h m d -> m (h d)")).view(batch, 1, c.n_heads, c.d_head)
+            scores = (q * k).sum(-1) * scale  # [batch, n_ctx, n_heads]
         # the last query sees every position: no causal mask needed
         pattern = block.attn.hook_pattern(scores.softmax(dim=1).transpose(1, 2).unsqueeze(2))  # [b, h, 1, n_ctx]
         z = (pattern.squeeze(2).transpose(1, 2).unsqueeze(-1) * v).sum(1)  # [batch, n_heads, d_head]
