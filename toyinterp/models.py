@@ -125,6 +125,12 @@ class TransformerConfig:
         )
 
 
+def one_last_token(tokens: torch.Tensor) -> bool:
+    """Whether every row of ``tokens`` [batch, n_ctx] ends in the same token (every task's '='): then the last
+    position's query is one vector per head, which both forward paths exploit."""
+    return bool((tokens[:, -1] == tokens[0, -1]).all())
+
+
 def boot_bridge(cfg: TransformerConfig):
     """A freshly initialized TL4 bridge for ``cfg`` (biases zeroed, as in the seeds)."""
     from transformer_lens.model_bridge import TransformerBridge
@@ -222,7 +228,7 @@ class Transformer(HookedModel):
         c = self.cfg
         return (c.recipe is None and not c.final_norm and not c.attn_only
                 and not self.blocks[0].hook_resid_mid._forward_hooks
-                and bool((tokens[:, -1] == tokens[0, -1]).all()))
+                and one_last_token(tokens))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [batch, n_ctx] -> logits at the last position [batch, d_vocab_out]."""
@@ -243,7 +249,7 @@ class Transformer(HookedModel):
         last = tokens[:, -1]
         resid = E[-1].index_select(0, last)  # resid_pre at the last position [batch, d_model]
         scale = 1 / math.sqrt(c.d_head) if c.attn_scale is None else c.attn_scale
-        if bool((last == last[0]).all()):
+        if one_last_token(tokens):
             # one last token (every task's '='): one query per head, so the scores of every (position, token)
             # are one small table X @ (W_K q), gathered per row -- no per-row queries or keys
             q = X[(c.n_ctx - 1) * c.d_vocab + last[0]] @ einops.rearrange(W["W_Q"], "h m d -> m (h d)")
