@@ -33,7 +33,10 @@ _vendor/mathjax/tex-svg.js: $(STAMP)
 
 # TOYINTERP_BOOK=1: training progress bars go to this terminal, not into the pages (toyinterp.progress);
 # each chapter's table of claims carries its record for the results page (toyinterp.results).
+# toyinterp.prebuild first executes the chapters the jupyter cache lacks, two at a time, into that cache;
+# jupyter-book then reads every chapter from it (it would execute them one after another).
 book: $(STAMP) _static/plotly.min.js _vendor/mathjax/tex-svg.js
+	TOYINTERP_BOOK=1 $(PY) -m toyinterp.prebuild .
 	TOYINTERP_BOOK=1 $(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # The MyST pages as notebooks, for nbval (jupytext keeps the parameters tag).

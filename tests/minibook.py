@@ -93,8 +93,10 @@ def config() -> dict:
 class Build:
     root: Path
     returncode: int
-    stdout: str
+    stdout: str  # jupyter-book's
     stderr: str
+    pre_stdout: str = ""  # toyinterp.prebuild's (it executes the chapters; the kernels' bars go to its stderr)
+    pre_stderr: str = ""
 
     @property
     def html(self) -> Path:
@@ -120,12 +122,15 @@ def write(root: Path) -> None:
 
 
 def build(root: Path, timeout: float = 300) -> Build:
-    """`make book`'s command on the mini-book: TOYINTERP_BOOK=1 jupyter-book build . (warnings are errors)."""
+    """`make book`'s commands on the mini-book: ``python -m toyinterp.prebuild``, then ``jupyter-book build .``
+    (warnings are errors), both with TOYINTERP_BOOK=1."""
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # as the real build's kernel
     env.update(TOYINTERP_BOOK="1", TOYINTERP_CLAIMS_RAISE="0")
+    pre = subprocess.run([sys.executable, "-m", "toyinterp.prebuild", "."], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=timeout)
     proc = subprocess.run([str(JUPYTER_BOOK), "build", ".", "--warningiserror", "--nitpick", "--keep-going"],
                           cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-    return Build(root, proc.returncode, proc.stdout, proc.stderr)
+    return Build(root, pre.returncode or proc.returncode, proc.stdout, proc.stderr, pre.stdout, pre.stderr)
 
 
 def _tmpdir() -> Path:

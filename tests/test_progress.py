@@ -82,11 +82,13 @@ def test_a_book_build_shows_the_chapter_and_its_bar_in_the_terminal_and_not_in_p
 
     build = minibook.fresh()
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    # which chapter executes (myst-nb's line), then its bar with rate and ETA, named by the chapter
-    assert re.search(r"zz_first\.md: Executing notebook", build.stdout)
-    lines = re.findall(r"zz_first: train Toy: +\d+%.*" + METER, build.stderr)
-    assert len(lines) >= 3, build.stderr[-3000:]  # the bar moves: several updates, the last at 100 %
-    assert re.search(r"zz_first: train Toy: 100%.*30/30", build.stderr)
+    # which chapter executes (toyinterp.prebuild's lines), then its bar with rate and ETA, named by the chapter,
+    # on the terminal that runs the build
+    assert re.search(r"prebuild: executing 2 page\(s\).*zz_first", build.pre_stdout)
+    assert re.search(r"prebuild: zz_first: executed in [\d.]+ seconds, cached", build.pre_stdout)
+    lines = re.findall(r"zz_first: train Toy: +\d+%.*" + METER, build.pre_stderr)
+    assert len(lines) >= 3, build.pre_stderr[-3000:]  # the bar moves: several updates, the last at 100 %
+    assert re.search(r"zz_first: train Toy: 100%.*30/30", build.pre_stderr)
     for name in minibook.CHAPTERS:
         outputs = json.dumps([c.get("outputs", []) for c in json.loads(build.executed(name))["cells"]])
         for where in (build.page(name), outputs):
