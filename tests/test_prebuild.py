@@ -1,5 +1,7 @@
 """toyinterp.prebuild: the chapters executed two at a time into the jupyter cache, so the build executes none."""
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -12,10 +14,12 @@ CHAPTERS = ["book/01_grokking", "book/02_bitnet", "book/03_dihedral", "book/04_b
 
 def test_the_book_s_notebook_pages_in_the_order_of_its_table_of_contents():
     assert prebuild.toc_files(REPO)[:2] == ["book/intro", "book/results"]
-    assert list(prebuild.notebook_pages(REPO)) == CHAPTERS  # intro and results execute nothing
     settings = prebuild.Settings.of(REPO)
+    assert list(prebuild.notebook_pages(REPO, settings)) == CHAPTERS  # intro and results execute nothing
     assert settings.mode == "cache" and settings.timeout == 3600 and not settings.allow_errors
+    assert not settings.in_temp and settings.exclude == ()
     assert settings.cache == REPO / "_build" / ".jupyter_cache"  # where jupyter-book keeps it
+    assert "colon_fence" in settings.myst_extensions and "dollarmath" in settings.myst_extensions
 
 
 def test_the_build_reads_every_chapter_the_prebuild_executed_from_the_cache():
@@ -44,7 +48,8 @@ def test_a_page_that_fails_is_reported_and_not_cached(tmp_path):
     lines = []
     results = prebuild.prebuild(tmp_path, log=lines.append)
     assert "ValueError" in results["broken"]["error"]
-    assert lines[-1] == "prebuild: broken: execution failed; not cached (the build executes it again and reports it)"
+    assert lines[-1] == ("prebuild: broken: execution failed (ValueError: a claim failed); not cached (the build "
+                         "executes it again and reports it)")
     settings = prebuild.Settings.of(tmp_path)
     assert list(prebuild.uncached(tmp_path, settings)) == ["broken"]  # the build will execute it, and fail
 
@@ -58,4 +63,37 @@ def test_nothing_to_do_unless_the_book_executes_in_cache_mode(tmp_path):
     (tmp_path / "intro.md").write_text("# Intro\n")
     lines = []
     assert prebuild.prebuild(tmp_path, log=lines.append) == {}
-    assert lines == ["prebuild: execute_notebooks is 'force', not 'cache': nothing to do"]
+    assert lines == ["prebuild: execute_notebooks is 'force', not 'cache': nothing to do (the build executes as "
+                     "configured)"]
+
+
+def test_an_error_while_pages_execute_starts_no_further_page(tmp_path, monkeypatch):
+    import time
+
+    import minibook
+    import pytest
+
+    names = ["p1", "p2", "p3", "p4", "p5"]
+    (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: p1\nchapters:\n"
+                                       + "".join(f"  - file: {n}\n" for n in names[1:]))
+    for n in names:
+        (tmp_path / f"{n}.md").write_text(minibook.HEADER + f"\n# {n}\n\n" + minibook.cell(f"x = '{n}'"))
+    started, procs = [], []
+
+    def start(root, name, path, out, env):  # a page that would run for a minute
+        started.append(name)
+        procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        return procs[-1]
+
+    def ctrl_c():  # pressed while the first two pages run
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prebuild, "_start_child", start)
+    monkeypatch.setattr(prebuild, "_pause", ctrl_c)
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        prebuild.prebuild(tmp_path, jobs=2, log=lambda msg: None)
+    assert started == ["p1", "p2"]  # p3-p5 never start
+    assert all(p.poll() is not None for p in procs)  # the two running pages were stopped, not waited for
+    assert time.perf_counter() - t0 < 30
