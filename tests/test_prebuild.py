@@ -8,6 +8,8 @@ from pathlib import Path
 from toyinterp import prebuild
 
 REPO = Path(__file__).resolve().parents[1]
+# a page that runs for a minute and, like prebuild's child (_execute_page), stops on SIGINT even if started ignoring it
+SLEEPER = "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); time.sleep(60)"
 CHAPTERS = ["book/01_grokking", "book/02_bitnet", "book/03_dihedral", "book/04_bussmann", "book/05_polynomial",
             "book/06_min_of_two"]
 
@@ -83,7 +85,7 @@ def test_an_error_while_pages_execute_starts_no_further_page(tmp_path, monkeypat
 
     def start(root, name, path, out, env):  # a page that would run for a minute
         started.append(name)
-        procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        procs.append(subprocess.Popen([sys.executable, "-c", SLEEPER]))
         return procs[-1]
 
     def ctrl_c():  # pressed while the first two pages run
@@ -97,3 +99,23 @@ def test_an_error_while_pages_execute_starts_no_further_page(tmp_path, monkeypat
     assert started == ["p1", "p2"]  # p3-p5 never start
     assert all(p.poll() is not None for p in procs)  # the two running pages were stopped, not waited for
     assert time.perf_counter() - t0 < 30
+
+
+def test_the_child_stops_on_sigint_even_when_started_ignoring_it(tmp_path):
+    import signal
+    import time
+
+    import minibook
+
+    (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 120\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: slow\n")
+    (tmp_path / "slow.md").write_text(minibook.HEADER + "\n# Slow\n\n" + minibook.cell("import time; time.sleep(60)"))
+    out = tmp_path / "out.ipynb"
+    ignoring = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 (as a background job starts)
+    proc = subprocess.Popen([sys.executable, "-m", "toyinterp.prebuild", str(tmp_path), "--execute",
+                             str(tmp_path / "slow.md"), str(out)], preexec_fn=ignoring)
+    time.sleep(8)  # the kernel runs the minute-long cell
+    assert proc.poll() is None
+    t0 = time.perf_counter()
+    prebuild._stop([proc])
+    assert proc.returncode is not None and time.perf_counter() - t0 < 25  # interrupted, not killed at 30 s

@@ -143,6 +143,10 @@ def _execute_page(root: Path, path: Path, out: Path) -> None:
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
+    # make sure Ctrl-C (or _stop's SIGINT) interrupts the execution, so that nbclient shuts the kernel down, even
+    # when this process was started with SIGINT ignored (as a background job's, or a pytest-xdist worker's, are)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     settings = Settings.of(root)
     nb = read_notebook(path, settings)
     result = single_nb_execution(nb, cwd=str(path.parent), timeout=settings.timeout,
