@@ -42,8 +42,7 @@ from pathlib import Path
 
 import yaml
 
-from .claims import CHAPTER_ENV
-from .results import PAGE_VERSION_ENV, page_version
+from .results import page_environment
 
 DEFAULT_CACHE = Path("_build") / ".jupyter_cache"  # jupyter-book's, when _config.yml names none
 JOBS = 2  # pages executed at once: the two cores this book is built on
@@ -110,9 +109,9 @@ def read_notebook(path: Path, settings: Settings):
     return read_myst_markdown_notebook(text, config=settings.md_config(), add_source_map=True, path=str(path))
 
 
-def notebook_pages(root: Path, settings: Settings) -> dict[str, Path]:
-    """docname -> path of every MyST notebook page in the table of contents that the build would execute: not
-    excluded from execution, and with no page-level ``mystnb`` settings (those pages are left to the build)."""
+def notebook_pages(root: Path, settings: Settings) -> dict[str, tuple[Path, object]]:
+    """docname -> (path, notebook) of every MyST notebook page in the table of contents that the build would
+    execute: not excluded from execution, and with no page-level ``mystnb`` settings (those are left to the build)."""
     pages = {}
     for name in toc_files(root):
         path = root / f"{name}.md"
@@ -120,7 +119,7 @@ def notebook_pages(root: Path, settings: Settings) -> dict[str, Path]:
             continue
         nb = read_notebook(path, settings)
         if nb is not None and "mystnb" not in nb.metadata:
-            pages[name] = path
+            pages[name] = (path, nb)
     return pages
 
 
@@ -130,9 +129,9 @@ def uncached(root: Path, settings: Settings) -> dict[str, Path]:
 
     cache = get_cache(str(settings.cache))
     todo = {}
-    for name, path in notebook_pages(root, settings).items():
+    for name, (path, nb) in notebook_pages(root, settings).items():
         try:
-            cache.match_cache_notebook(read_notebook(path, settings))
+            cache.match_cache_notebook(nb)
         except KeyError:
             todo[name] = path
     return todo
@@ -156,7 +155,7 @@ def _execute_page(root: Path, path: Path, out: Path) -> None:
 
 
 def _start_child(root: Path, name: str, path: Path, out: Path, env: dict) -> subprocess.Popen:
-    env = {**env, CHAPTER_ENV: name, PAGE_VERSION_ENV: page_version(path)}
+    env = {**env, **{k: v for k, v in page_environment(name, path).items() if v is not None}}  # as the build's
     cmd = [sys.executable, "-m", "toyinterp.prebuild", str(root), "--execute", str(path), str(out)]
     return subprocess.Popen(cmd, env=env, cwd=str(path.parent))
 

@@ -210,13 +210,24 @@ def _env_dict(env, name):
     return getattr(env, name)
 
 
+def page_environment(docname: str, path) -> dict[str, str | None]:
+    """What the kernel that executes a page is told: which page it is, and the version of its code cells (None:
+    not a page jupytext reads, so it executes nothing). The build sets it (``_source_read``), and so does
+    ``toyinterp.prebuild`` for the pages it executes."""
+    try:
+        version = page_version(path)
+    except Exception:
+        version = None
+    return {CHAPTER_ENV: docname, PAGE_VERSION_ENV: version}
+
+
 def _source_read(app, docname, source):
     """Tell the kernel that is about to execute this page which page it is, and the version of its code cells."""
-    os.environ[CHAPTER_ENV] = docname
-    try:
-        os.environ[PAGE_VERSION_ENV] = page_version(app.env.doc2path(docname))
-    except Exception:  # not a page jupytext reads: it executes nothing
-        os.environ.pop(PAGE_VERSION_ENV, None)
+    for key, value in page_environment(docname, app.env.doc2path(docname)).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _doctree_read(app, doctree):
