@@ -56,3 +56,19 @@ def test_keep_going_mode_records_a_failing_claim_without_raising(monkeypatch):
     monkeypatch.setenv(claims.RAISE_ENV, "0")
     c = claim("acc", 0.9, anchor=1.0, source="src", at_least=0.99)
     assert not c.holds and not claims.table().all_hold
+
+
+def test_the_record_is_strict_json_with_an_infinite_value(monkeypatch):
+    """A claim may hold with an infinite value (a lead over a control that never groks); the chapter's record
+    travels in a notebook output's metadata, which Jupyter sends as strict JSON (no Infinity)."""
+    import json
+    import math
+
+    claims.reset()
+    claim("lead over a control that never groks", math.inf, at_least=0)
+    claim("a count", 3, anchor=(1, 2), equals=3)
+    rec = claims.record()
+    json.dumps(rec, allow_nan=False)  # raises on inf/nan
+    assert rec["claims"][0]["ours"] == "inf" and rec["claims"][0]["holds"] is True
+    assert rec["claims"][1]["ours"] == 3 and rec["claims"][1]["anchor"] == [1, 2]
+    claims.reset()

@@ -99,7 +99,22 @@ def record() -> dict:
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "code_version": results.code_version(page, modules), "page_version": page, "modules": modules,
             "summary": dict(_SUMMARY) or None,
-            "claims": json.loads(json.dumps([asdict(c) for c in _CLAIMS], default=str))}
+            "claims": _strict_json([asdict(c) for c in _CLAIMS])}
+
+
+def _strict_json(obj):
+    """``obj`` as plain JSON values (``str`` for anything else), with a non-finite float as its name ("inf",
+    "nan"): a notebook output's metadata must be strict JSON (Jupyter's messages refuse ``Infinity``), and a
+    claim may hold with an infinite value (a control that never groks)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 def _fmt(v) -> str:
