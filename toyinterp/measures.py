@@ -10,6 +10,10 @@
 * ``weight_norm``: the total sum of squared weights, which weight decay drives down.
 
 Logits here are [p*p, p]: rows are the pairs (a, b), a-major, as ``tasks.ModularAddition`` lays them out.
+Both follow the paper's code: ``get_component_cos_xpy`` / ``get_component_sin_xpy`` project the logits over the
+pairs, and ``test_logits(..., bias_correction=True, mode=...)`` adds back each class's mean and scores them (all
+pairs for the restricted loss, the train pairs for the excluded loss). The TransformerLens grokking demo's
+``get_restricted_loss`` works on the neuron activations instead.
 """
 from __future__ import annotations
 
