@@ -9,8 +9,9 @@ weight AdamW updates):
 * ``"ternary"``: ``W~ = RoundClip(W / (gamma + eps), -1, 1)`` in {-1, 0, +1} (absmean quantization), rescaled
   by ``gamma = mean|W|``.
 * full precision (``mode=None``): ``W`` itself -- with the inputs below, the fair control of the two above.
-* Activations entering the layer are normalized (an RMS norm without gain: the papers' SubLN before
-  quantization) and quantized to 8 bits per row by absmax: ``x~ = Clip(round(x * 127 / max|x|), -127, 127)``
+* Activations entering the layer are normalized (an RMS norm without gain: BitNet b1.58's SubLN before
+  quantization; BitNet 2023 used a LayerNorm and ``Q_b = 2^(b-1)`` levels, which we do not implement, so the
+  binary layer too has b1.58's activation path) and quantized to 8 bits per row by absmax: ``x~ = Clip(round(x * 127 / max|x|), -127, 127)``
   rescaled back by ``max|x| / 127``. We compute in this "fake-quantized" form (quantize, then rescale), which
   equals the papers' integer product followed by the scale ``beta * gamma_x / 127``.
 

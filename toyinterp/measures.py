@@ -107,6 +107,14 @@ def loss(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor | None = 
     return float(F.cross_entropy(logits.double(), labels))  # float64, as the anchors compute it
 
 
+def logit_map(model) -> torch.Tensor:
+    """The neuron-logit map W_L = W_out W_U [d_mlp, d_vocab_out] of one of our transformers as its forward pass
+    uses it: the quantized W_out of a BitLinear model, and the BitNet anchor's final-norm gain folded into W_U
+    (``circuits.neuron_logit_map`` is the same map read from a bridge)."""
+    W_U = model.W_U * model.w_ln_final[:, None] if model.cfg.final_norm_gain else model.W_U
+    return model.effective("W_out") @ W_U
+
+
 def embedding_freq_gini(W_E: torch.Tensor, p: int) -> float:
     """Gini of the norms of the Fourier components of the number embeddings W_E[:p] [p, d_model]."""
     return gini(to_fourier(W_E[:p].detach(), 0).norm(dim=1))
@@ -165,7 +173,7 @@ def progress_measures(model, snapshots: dict[int, dict], task, freqs, neurons: b
         out["restricted_loss"].append(loss(restricted_logits(logits, p, freqs), task.labels))
         out["excluded_loss"].append(loss(excluded_logits(logits, p, freqs), task.labels, task.train_idx))
         out["gini_W_E"].append(embedding_freq_gini(model.W_E, p))
-        out["gini_W_L"].append(logit_map_freq_gini(model.effective("W_out") @ model.W_U))
+        out["gini_W_L"].append(logit_map_freq_gini(logit_map(model)))
         out["weight_norm"].append(weight_norm(model))
     model.load_state_dict(saved)
     return out
