@@ -210,3 +210,27 @@ def test_error_offsets_count_the_wrong_answers_by_their_distance_from_the_right_
     assert measures.error_offsets(torch.nn.functional.one_hot(labels, p).float(), labels, p) == {}
     pred[0] = 6  # one more wrong row, at -1
     assert measures.error_offsets(torch.nn.functional.one_hot(pred, p).float(), labels, p) == {3: 3, 6: 1}
+
+
+def test_rank_one_readout_tells_a_rank_one_matrix_from_the_identity():
+    u = torch.tensor([[0.6], [0.8]])
+    assert measures.rank_one_readout(u @ u.T)
+    assert not measures.rank_one_readout(torch.eye(2))
+    assert not measures.rank_one_readout(torch.ones(1, 1))  # a 1-D irrep has no coset readout
+
+
+def test_logit_map_is_what_the_forward_pass_multiplies():
+    """W_L of a plain model is W_out W_U; of the BitNet anchor's model, its quantized W_out times W_U with the
+    final norm's gain folded in."""
+    from toyinterp.models import TransformerConfig
+
+    task = ModularAddition(p=13, frac_train=0.5, data_seed=0)
+    dims = dict(d_model=16, n_heads=2, d_head=8, d_mlp=32)
+    plain = TransformerConfig.for_task(task, **dims).build()
+    assert torch.equal(measures.logit_map(plain), plain.W_out @ plain.W_U)
+    anchor = TransformerConfig.li2024(task, "binary", **dims).build()
+    with torch.no_grad():
+        anchor.w_ln_final.mul_(torch.linspace(0.5, 2, dims["d_model"]))
+    W_L = measures.logit_map(anchor)
+    assert torch.allclose(W_L, anchor.effective("W_out") @ (anchor.W_U * anchor.w_ln_final[:, None]))
+    assert not torch.allclose(W_L, anchor.effective("W_out") @ anchor.W_U)
