@@ -85,7 +85,7 @@ def test_an_error_while_pages_execute_starts_no_further_page(tmp_path, monkeypat
 
     def start(root, name, path, out, env):  # a page that would run for a minute
         started.append(name)
-        procs.append(subprocess.Popen([sys.executable, "-c", SLEEPER]))
+        procs.append(prebuild.spawn([sys.executable, "-c", SLEEPER]))  # as prebuild starts its children
         return procs[-1]
 
     def ctrl_c():  # pressed while the first two pages run
@@ -119,3 +119,21 @@ def test_the_child_stops_on_sigint_even_when_started_ignoring_it(tmp_path):
     t0 = time.perf_counter()
     prebuild._stop([proc])
     assert proc.returncode is not None and time.perf_counter() - t0 < 25  # interrupted, not killed at 30 s
+
+
+def test_a_child_stops_on_sigint_sent_before_its_python_starts():
+    """The race a fresh-clone CI hit: the parent ignores SIGINT (as a pytest-xdist worker or a background job does),
+    and _stop's SIGINT reaches the child before its Python has set a handler. ``spawn`` starts the child with
+    SIGINT at its default action, so it ends at once instead of running until it is killed."""
+    import signal
+    import time
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = prebuild.spawn([sys.executable, "-c", "import time; time.sleep(60)"])
+        proc.send_signal(signal.SIGINT)  # at once: the child's interpreter is still starting
+        t0 = time.perf_counter()
+        proc.wait(timeout=20)
+        assert time.perf_counter() - t0 < 20
+    finally:
+        signal.signal(signal.SIGINT, previous)
