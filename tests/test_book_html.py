@@ -95,7 +95,7 @@ def test_the_results_page_has_one_row_per_chapter_counting_its_claims():
         assert not cells[-1].startswith("missing"), f"{link}: {cells[-1]}"
         if cells[-1].startswith("stale"):
             stale.append(f"{link}: {cells[-1]}")
-        claims_tables = re.findall(r'<table class="toyinterp-claims">.*?</table>', (HTML / "book" / link).read_text(),
+        claims_tables = re.findall(r'<table class="toyinterp-table toyinterp-claims">.*?</table>', (HTML / "book" / link).read_text(),
                                    re.S)
         assert claims_tables, f"{link} shows no table of claims"
         verdicts = [_cells(r)[-1] for r in _body_rows(claims_tables[-1])]

@@ -31,6 +31,29 @@ def test_bad_extra_runs_are_one_clear_error(extra, fragment):
         seeds.runs(0, 4, extra)
 
 
+def test_seed_runs_put_each_extra_seed_on_the_default_split():
+    assert seeds.seed_runs(999, 598, [1, 2]) == [Run(999, 598), Run(1, 598), Run(2, 598)]
+    assert seeds.seed_runs(999, 598) == [Run(999, 598)]
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ("[1, 2]", "list of integer seeds"), ([1.0], "list of integer seeds"), ([True], "list of integer seeds"),
+    (3, "list of integer seeds"), ([1, 1], "given twice"), ([999], "is the default run"),
+])
+def test_bad_extra_seeds_are_one_clear_error(extra, fragment):
+    with pytest.raises(ParameterError, match=fragment):
+        seeds.seed_runs(999, 598, extra)
+
+
+def test_tables_render_html_escaped_and_text_aligned():
+    from toyinterp import tables
+    t = tables.Table(["", "a<b"], [["row one", "1"], ["r2", "22"]])
+    assert '<table class="toyinterp-table"><thead><tr><th></th><th>a&lt;b</th>' in t._repr_html_()
+    assert str(t).splitlines() == ["        | a<b", "--------+----", "row one | 1", "r2      | 22"]
+    with pytest.raises(ValueError, match="a row of 1 cells under a header of 2"):
+        tables.Table(["x", "y"], [["only one"]])
+
+
 VALUES = {Run(0, 0): {"acc": 0.99, "n": 22}, Run(1, 0): {"acc": 0.97, "n": 23}, Run(2, 1): {"acc": 0.98, "n": 20}}
 
 
@@ -44,6 +67,12 @@ def test_spread_table_has_every_run_the_mean_and_the_range():
     assert seeds.spread_table(VALUES, measures=["n"]).rows()[1][0] == "n"
     head, acc, n = seeds.spread_table(VALUES, reference=("seed 0, data 0, longer", {"acc": 0.995})).rows()
     assert head[2] == "seed 0, data 0, longer" and acc[2] == "0.995" and n[2] == "—" and acc[-1] == "0.97 – 0.99"
+
+
+def test_spread_table_gives_no_mean_or_range_when_a_run_has_no_value():
+    head, step, acc = seeds.spread_table({Run(0, 0): {"step": 700, "acc": 1.0},
+                                          Run(1, 0): {"step": None, "acc": 0.5}}).rows()
+    assert step == ("step", "—", "700", "None", "—", "—") and acc[-2:] == ("0.75", "0.5 – 1")
 
 
 @pytest.mark.parametrize("criterion, worst", [

@@ -23,13 +23,14 @@ is made from it.
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+
+from . import tables
 
 CLAIMS_FILE_ENV = "TOYINTERP_CLAIMS_FILE"
 # "0": a failing claim is recorded as FAILS and the chapter goes on (``python -m toyinterp.run --keep-going``,
@@ -193,17 +194,11 @@ def _row(c: Claim) -> tuple[str, ...]:
 
 
 def _html(claims) -> str:
-    head = "".join(f"<th>{h}</th>" for h in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _row(c)) + "</tr>" for c in claims)
-    return f'<table class="toyinterp-claims"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return tables.to_html([COLUMNS, *map(_row, claims)], "toyinterp-claims")
 
 
 def _text(claims) -> str:
-    rows = [COLUMNS] + [_row(c) for c in claims]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = [" | ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text([COLUMNS, *map(_row, claims)])
 
 
 class Table:

@@ -16,11 +16,10 @@ exactly when it holds on every run; the note names that run and lists every run'
 """
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 
-from . import claims
+from . import claims, tables
 from .claims import _fmt
 from .params import ParameterError
 
@@ -62,6 +61,17 @@ def runs(seed: int, data_seed: int, extra_runs=()) -> list[Run]:
     return out
 
 
+def seed_runs(seed: int, data_seed: int, extra_seeds=()) -> list[Run]:
+    """``runs`` for a chapter whose ``extra_seeds`` parameter lists initialization seeds on its one split:
+    the default run, then ``(s, data_seed)`` for each ``s`` in ``extra_seeds``.
+
+    ``ParameterError`` for ``extra_seeds`` that is not a list of integers, or that repeats a seed or the default."""
+    if isinstance(extra_seeds, (str, bytes)) or not hasattr(extra_seeds, "__iter__") \
+            or not all(_is_int(s) for s in extra_seeds):
+        raise ParameterError(f"extra_seeds must be a list of integer seeds, got {extra_seeds!r}")
+    return runs(seed, data_seed, [[s, data_seed] for s in extra_seeds])
+
+
 def coverage(plan) -> str:
     """'3 initialization seeds (0, 1, 2) and 2 data seeds (4, 5)'."""
     s = sorted({r.seed for r in plan})
@@ -82,6 +92,11 @@ class Spread:
     name: str
     values: dict  # Run -> value
     anchor: object = None
+
+    @property
+    def numeric(self) -> bool:
+        """Whether every run's value is a number (a run that never reached a step has None: no mean, no range)."""
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values.values())
 
     @property
     def mean(self) -> float:
@@ -109,21 +124,15 @@ class SpreadTable:
         for s in self.spreads:
             ref = [] if self.reference is None else [_fmt(self.reference[1].get(s.name, "—"))]
             body.append((s.name, "—" if s.anchor is None else _fmt(s.anchor), *ref,
-                         *(_fmt(s.values[r]) for r in self.runs), _fmt(s.mean), f"{_fmt(s.lo)} – {_fmt(s.hi)}"))
+                         *(_fmt(s.values[r]) for r in self.runs),
+                         *((_fmt(s.mean), f"{_fmt(s.lo)} – {_fmt(s.hi)}") if s.numeric else ("—", "—"))))
         return [head, *body]
 
     def _repr_html_(self) -> str:
-        head, *body = self.rows()
-        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        tb = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in body)
-        return f'<table class="toyinterp-spread"><thead><tr>{th}</tr></thead><tbody>{tb}</tbody></table>'
+        return tables.to_html(self.rows(), "toyinterp-spread")
 
     def __str__(self) -> str:
-        rows = self.rows()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = [" | ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows]
-        lines.insert(1, "-+-".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return tables.text(self.rows())
 
     __repr__ = __str__
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import claims, run
+from . import claims, run, tables
 
 SEED = "seed"  # the parameter every chapter has
 ATTEMPTS = 2  # a run whose notebook raised is tried once more; Ray retries a crashed worker once on its own
@@ -233,11 +233,7 @@ def table_rows(summary: dict) -> list[tuple[str, ...]]:
 
 
 def text_table(summary: dict) -> str:
-    rows = table_rows(summary)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text(table_rows(summary))
 
 
 def markdown(summary: dict) -> str:

@@ -1,0 +1,56 @@
+"""Tables in a chapter's output: an HTML table in the book, aligned text columns in a terminal.
+
+One renderer for every table the package prints (the claims table, a chapter's spread over seeds, a sweep's
+summary, a chapter's own summary)::
+
+    tables.Table(["", "binary", "ternary"], [["final test acc", "1", "0.998"]])
+
+Cells are strings (the caller formats its numbers); HTML cells are escaped. The book's stylesheet
+(``_static/toyinterp.css``) gives ``table.toyinterp-table`` its borders and padding.
+"""
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+CSS_CLASS = "toyinterp-table"
+
+
+def text(rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` (the first is the header) as text columns joined by " | ", a rule under the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def to_html(rows: Sequence[Sequence[str]], css_class: str = "") -> str:
+    """``rows`` (the first is the header) as an HTML table of class ``toyinterp-table`` (and ``css_class``)."""
+    head, *body = rows
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    tb = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in body)
+    cls = " ".join(c for c in (CSS_CLASS, css_class) if c)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{tb}</tbody></table>'
+
+
+class Table:
+    """A header and rows of strings: HTML in the book, text in a terminal."""
+
+    def __init__(self, head: Sequence[str], body: Sequence[Sequence[str]], css_class: str = ""):
+        head = [str(h) for h in head]
+        body = [[str(x) for x in row] for row in body]
+        for row in body:
+            if len(row) != len(head):
+                raise ValueError(f"a row of {len(row)} cells under a header of {len(head)}: {row}")
+        self.head, self.body, self.css_class = head, body, css_class
+
+    def rows(self) -> list[list[str]]:
+        return [self.head, *self.body]
+
+    def _repr_html_(self) -> str:
+        return to_html(self.rows(), self.css_class)
+
+    def __str__(self) -> str:
+        return text(self.rows())
+
+    __repr__ = __str__
