@@ -72,3 +72,25 @@ def test_the_record_is_strict_json_with_an_infinite_value(monkeypatch):
     assert rec["claims"][0]["ours"] == "inf" and rec["claims"][0]["holds"] is True
     assert rec["claims"][1]["ours"] == 3 and rec["claims"][1]["anchor"] == [1, 2]
     claims.reset()
+
+
+def test_in_a_notebook_every_cell_shows_the_claims_it_made_in_one_table():
+    """Each cell that makes claims shows all of them under it (a failing one too); a claim shown again later
+    (a variable's value) is shown alone."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = ["from toyinterp import claims\nfrom toyinterp.claims import claim\nclaims.reset()\nclaim('a', 1, at_least=0)",
+             "claim('b', 1, at_least=0)\nc = claim('c', 2, at_least=0)\nprint('no claim is the last line')",
+             "c",
+             "claim('d', 0, at_least=1)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+
+    def shown(cell):  # the claim names of each table the cell shows
+        return [[line.split(" | ")[0].strip() for line in o["data"]["text/plain"].splitlines()[2:]]
+                for o in cell.outputs if o.get("output_type") == "display_data"]
+
+    assert [shown(c) for c in nb.cells] == [[["a"]], [["b", "c"]], [["c"]], [["d"]]]
+    assert any("FAILS" in o["data"]["text/plain"] for o in nb.cells[3].outputs if o.get("output_type") == "display_data")
+    assert any(o.get("ename") == "ClaimFailed" for o in nb.cells[3].outputs)

@@ -55,8 +55,10 @@ def stepper(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig)
 
 
 def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, n: int = 20) -> float:
-    """Seconds per full-batch training step (``stepper``) of ``model`` on a copy of its weights."""
-    return _time(stepper(copy.deepcopy(model).train(), tokens, labels, cfg), n)
+    """Seconds per full-batch training step (``stepper``) of ``model`` on a copy of its weights: the median of ``n``
+    steps timed one by one, so that a moment of another process's load does not decide it."""
+    step = stepper(copy.deepcopy(model).train(), tokens, labels, cfg)
+    return statistics.median(_time(step, 1, warmup=0 if i else 2) for i in range(n))
 
 
 def matmul_floor(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig):

@@ -63,19 +63,58 @@ class Claim:
     def _repr_html_(self) -> str:
         return _html([self])
 
+    def _ipython_display_(self) -> None:
+        if _cell_start is not None and any(c is self for c in _CLAIMS[_cell_start:]):
+            return  # a claim of the running cell: shown with the cell's other claims, under it
+        from IPython.display import display
+        display(Table([self]))
+
     def __str__(self) -> str:
         return _text([self])
 
 
 _CLAIMS: list[Claim] = []
 _SUMMARY: dict = {}
+_cell_start: int | None = None  # in IPython: how many claims there were when the running cell began
+
+
+def _pre_run_cell(*_) -> None:
+    global _cell_start
+    _cell_start = len(_CLAIMS)
+
+
+def _post_run_cell(*_) -> None:
+    """Under every cell that made claims, one table of them (passing or failing), in the order made."""
+    global _cell_start
+    made, _cell_start = ([] if _cell_start is None else _CLAIMS[_cell_start:]), None
+    if made:
+        from IPython.display import display
+        display(Table(made))
+
+
+def _show_claims_under_their_cells() -> None:
+    """In an IPython kernel, show each cell's claims under it (the chapter's assertions beside its prose)."""
+    global _cell_start
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    for event, fn in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
+        if fn not in ip.events.callbacks[event]:
+            ip.events.register(event, fn)
+    _cell_start = 0  # the cell running now (the one that called reset) began before the hooks
 
 
 def reset() -> None:
-    """Forget the claims recorded so far (a chapter starts with this)."""
+    """Forget the claims recorded so far (a chapter starts with this). In a notebook, from here on every
+    cell that makes claims shows them in a table under it."""
     _CLAIMS.clear()
     _SUMMARY.clear()
     _dump()
+    _show_claims_under_their_cells()
 
 
 def summary(question: str, answer: str, headline=()) -> None:
@@ -130,6 +169,15 @@ def _fmt(v) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return str(v)
+
+
+def _fmt_anchor(v) -> str:
+    """An anchor's number as published (up to 6 significant digits: 0.99825, not 0.9982); "—" for none."""
+    if v is None:
+        return "—"
+    if isinstance(v, float) and (v == 0 or 1e-3 <= abs(v) < 1e5):
+        return f"{v:.6g}"
+    return _fmt(v)
 
 
 def claim(name: str, ours, anchor=None, source: str = "", *, at_least=None, at_most=None, between=None,
@@ -189,7 +237,7 @@ COLUMNS = ("claim", "ours", "anchor", "source", "criterion", "verdict")
 
 
 def _row(c: Claim) -> tuple[str, ...]:
-    return (c.name, _fmt(c.ours), "—" if c.anchor is None else _fmt(c.anchor), c.source, c.criterion,
+    return (c.name, _fmt(c.ours), _fmt_anchor(c.anchor), c.source, c.criterion,
             c.verdict if c.holds else f"FAILS ({c.miss})")
 
 

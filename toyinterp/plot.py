@@ -12,6 +12,7 @@ import os
 from typing import Mapping, Sequence
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
@@ -55,10 +56,11 @@ def _layout(fig: go.Figure, title, xlabel, ylabel, height=None, width=None) -> g
 
 def imshow(z, x=None, y=None, title: str = "", xlabel: str = "", ylabel: str = "", zmid: float | None = 0.0,
            colorscale: str = "RdBu", height: int | None = 450, width: int | None = None,
-           facet_titles: Sequence[str] | None = None) -> go.Figure:
+           facet_titles: Sequence[str] | None = None, zlabel: str = "") -> go.Figure:
     """A heatmap of a 2-D array (``zmid=0``: diverging colours centred on zero; ``None``: sequential).
 
-    A 3-D array [k, rows, cols] becomes k panels side by side, titled ``facet_titles``.
+    A 3-D array [k, rows, cols] becomes k panels side by side, titled ``facet_titles``, each with the axis labels.
+    ``zlabel`` titles the colour bar; rows named by strings in ``y`` are all labelled.
     """
     z = to_numpy(z)
     if z.ndim == 2:
@@ -74,15 +76,28 @@ def imshow(z, x=None, y=None, title: str = "", xlabel: str = "", ylabel: str = "
     for i in range(k):
         fig.add_trace(go.Heatmap(z=z[i], x=None if x is None else to_numpy(x), y=None if y is None else to_numpy(y),
                                  colorscale=colorscale, zmid=zmid, zmin=-lim if lim else None, zmax=lim,
-                                 coloraxis=None, showscale=(i == k - 1)), row=1, col=i + 1)
-        fig.update_yaxes(autorange="reversed", row=1, col=i + 1)
+                                 coloraxis=None, showscale=(i == k - 1),
+                                 colorbar=dict(title=dict(text=zlabel)) if zlabel else None), row=1, col=i + 1)
+        named_rows = y is not None and np.asarray(y).dtype.kind in "UO"  # every row's name shown, not every other
+        fig.update_yaxes(autorange="reversed", dtick=1 if named_rows else None, row=1, col=i + 1)
+        if i:  # _layout titles the first panel's axes
+            fig.update_xaxes(title_text=xlabel, row=1, col=i + 1)
+            fig.update_yaxes(title_text=ylabel, row=1, col=i + 1)
     return _layout(fig, title, xlabel, ylabel, height, width)
+
+
+def colors(names) -> dict:
+    """One colour of plotly's default cycle per name, in order: for lines that belong together (one model's
+    train and test loss) to share a colour and differ by ``dash``."""
+    cycle = px.colors.qualitative.Plotly
+    return {n: cycle[i % len(cycle)] for i, n in enumerate(names)}
 
 
 def line(ys, x=None, title: str = "", xlabel: str = "", ylabel: str = "", log_x: bool = False,
          log_y: bool = False, vlines: Mapping[str, float] | None = None, height: int | None = 400,
-         dash: Mapping[str, str] | None = None) -> go.Figure:
-    """Lines: ``ys`` is one array or a mapping name -> array (sharing ``x``, or name -> (x, y) pairs)."""
+         dash: Mapping[str, str] | None = None, color: Mapping[str, str] | None = None) -> go.Figure:
+    """Lines: ``ys`` is one array or a mapping name -> array (sharing ``x``, or name -> (x, y) pairs). ``dash`` and
+    ``color`` map a line's name to its dash pattern and colour (by default solid, plotly's colour cycle)."""
     series = ys if isinstance(ys, Mapping) else {"": ys}
     fig = go.Figure()
     for name, y in series.items():
@@ -93,7 +108,7 @@ def line(ys, x=None, title: str = "", xlabel: str = "", ylabel: str = "", log_x:
         y = to_numpy(y)
         xs = np.arange(len(y)) if xs is None else to_numpy(xs)
         fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name=name or None, showlegend=bool(name),
-                                 line=dict(dash=(dash or {}).get(name))))
+                                 line=dict(dash=(dash or {}).get(name), color=(color or {}).get(name))))
     for label, at in (vlines or {}).items():
         fig.add_vline(x=at, line_dash="dot", line_color="grey", annotation_text=label,
                       annotation_position="top")

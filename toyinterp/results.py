@@ -32,7 +32,7 @@ from pathlib import Path
 
 from docutils import nodes
 
-from .claims import CHAPTER_ENV, RECORD_KEY, _fmt
+from .claims import CHAPTER_ENV, RECORD_KEY, _fmt, _fmt_anchor
 from .store import code_fingerprint
 
 PAGE_VERSION_ENV = "TOYINTERP_PAGE_VERSION"
@@ -151,7 +151,7 @@ def row(chapter: str, title: str, record: dict | None, current_version: str | No
         if not chosen:
             headline.append(f"{entry}: not recorded")
         for c in chosen:
-            anchor = "—" if c.get("anchor") is None else _fmt(c.get("anchor"))
+            anchor = _fmt_anchor(c.get("anchor"))
             verdict = "" if c.get("holds") else " (FAILS)"
             headline.append(f"{c.get('name')}: {_fmt(c.get('ours'))} | {anchor}{verdict}")
     return Row(chapter, title, status, text, question=summary.get("question", NO_SUMMARY),

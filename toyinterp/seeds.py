@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from . import claims, tables
-from .claims import _fmt
+from .claims import _fmt, _fmt_anchor
 from .params import ParameterError
 
 
@@ -123,7 +123,7 @@ class SpreadTable:
         body = []
         for s in self.spreads:
             ref = [] if self.reference is None else [_fmt(self.reference[1].get(s.name, "—"))]
-            body.append((s.name, "—" if s.anchor is None else _fmt(s.anchor), *ref,
+            body.append((s.name, _fmt_anchor(s.anchor), *ref,
                          *(_fmt(s.values[r]) for r in self.runs),
                          *((_fmt(s.mean), f"{_fmt(s.lo)} – {_fmt(s.hi)}") if s.numeric else ("—", "—"))))
         return [head, *body]
