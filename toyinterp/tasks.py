@@ -202,10 +202,6 @@ class Polynomial(SequenceTask):
         self.d_vocab, self.d_vocab_out = p + len(POLY_SYMBOLS), p
         self._split()
 
-    def decode(self, row: torch.Tensor) -> str:
-        """A row of tokens as the reader writes it: ``( 3 * 0 + 5 ) ^ 2 =``."""
-        return " ".join(POLY_SYMBOLS[t - self.p] if t >= self.p else str(t) for t in row.tolist())
-
     def _sample(self, total: int, n: int) -> torch.Tensor:
         """n distinct row ids in [0, total), seeded; never allocates ``total`` entries unless total is small."""
         gen = torch.Generator().manual_seed(self.data_seed)
