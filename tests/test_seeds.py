@@ -49,6 +49,7 @@ def test_tables_render_html_escaped_and_text_aligned():
     from toyinterp import tables
     t = tables.Table(["", "a<b"], [["row one", "1"], ["r2", "22"]])
     assert '<table class="toyinterp-table"><thead><tr><th></th><th>a&lt;b</th>' in t._repr_html_()
+    assert '<td>row one</td><td><span class="toyinterp-nobr">1</span></td>' in t._repr_html_()  # numbers kept whole
     assert str(t).splitlines() == ["        | a<b", "--------+----", "row one | 1", "r2      | 22"]
     with pytest.raises(ValueError, match="a row of 1 cells under a header of 2"):
         tables.Table(["x", "y"], [["only one"]])
@@ -63,7 +64,8 @@ def test_spread_table_has_every_run_the_mean_and_the_range():
     assert head == ("measure", "anchor", "seed 0, data 0", "seed 1, data 0", "seed 2, data 1", "mean", "min–max")
     assert acc == ("acc", "1", "0.99", "0.97", "0.98", "0.98", "0.97 – 0.99")
     assert n[1] == "—" and n[-2:] == ("21.67", "20 – 23")
-    assert "<td>0.97 – 0.99</td>" in t._repr_html_() and "seed 2, data 1" in str(t)
+    assert ('<td><span class="toyinterp-nobr">0.97</span> – <span class="toyinterp-nobr">0.99</span></td>'
+            in t._repr_html_() and "seed 2, data 1" in str(t))
     assert seeds.spread_table(VALUES, measures=["n"]).rows()[1][0] == "n"
     head, acc, n = seeds.spread_table(VALUES, reference=("seed 0, data 0, longer", {"acc": 0.995})).rows()
     assert head[2] == "seed 0, data 0, longer" and acc[2] == "0.995" and n[2] == "—" and acc[-1] == "0.97 – 0.99"

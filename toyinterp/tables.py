@@ -11,6 +11,7 @@ Cells are strings (the caller formats its numbers); HTML cells are escaped. The 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 CSS_CLASS = "toyinterp-table"
@@ -24,11 +25,20 @@ def text(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+_NUMBER_TOKEN = re.compile(r"\S*\d\S*")
+
+
+def _cell(x: str) -> str:
+    """A cell's text, escaped; each word with a digit in it (a number, a range, ``1.5e-06``) kept on one line,
+    so that a narrow column wraps between words, never inside a number."""
+    return _NUMBER_TOKEN.sub(lambda m: f'<span class="toyinterp-nobr">{m.group(0)}</span>', html.escape(x))
+
+
 def to_html(rows: Sequence[Sequence[str]], css_class: str = "") -> str:
     """``rows`` (the first is the header) as an HTML table of class ``toyinterp-table`` (and ``css_class``)."""
     head, *body = rows
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    tb = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in body)
+    tb = "".join("<tr>" + "".join(f"<td>{_cell(x)}</td>" for x in row) + "</tr>" for row in body)
     cls = " ".join(c for c in (CSS_CLASS, css_class) if c)
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{tb}</tbody></table>'
 
