@@ -25,12 +25,14 @@ def text(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-_NUMBER_TOKEN = re.compile(r"\S*\d\S*")
+# a word with a digit in it, with the comparison before it if any (">= 0.996" is one piece)
+_NUMBER_TOKEN = re.compile(r"(?:(?:&lt;|&gt;|=)=? )?\S*\d\S*")
 
 
 def _cell(x: str) -> str:
-    """A cell's text, escaped; each word with a digit in it (a number, a range, ``1.5e-06``) kept on one line,
-    so that a narrow column wraps between words, never inside a number."""
+    """A cell's text, escaped; each word with a digit in it (a number, a range, ``1.5e-06``), with a comparison
+    before it (``<= 2.000e-04``), kept on one line, so that a narrow column wraps between words, never inside a
+    number or between a bound and its operator."""
     return _NUMBER_TOKEN.sub(lambda m: f'<span class="toyinterp-nobr">{m.group(0)}</span>', html.escape(x))
 
 
