@@ -58,7 +58,8 @@ def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfi
     """Seconds per full-batch training step (``stepper``) of ``model`` on a copy of its weights: the median of ``n``
     steps timed one by one, so that a moment of another process's load does not decide it."""
     step = stepper(copy.deepcopy(model).train(), tokens, labels, cfg)
-    return statistics.median(_time(step, 1, warmup=0 if i else 2) for i in range(n))
+    step(), step()  # warm-up
+    return statistics.median(_time(step, 1, warmup=0) for _ in range(n))
 
 
 def matmul_floor(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig):

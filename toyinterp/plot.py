@@ -73,12 +73,12 @@ def imshow(z, x=None, y=None, title: str = "", xlabel: str = "", ylabel: str = "
     fig = make_subplots(rows=1, cols=k, subplot_titles=list(facet_titles) if facet_titles else None,
                         horizontal_spacing=0.04)
     lim = float(np.abs(z).max()) if zmid is not None else None
+    named_rows = y is not None and np.asarray(y).dtype.kind in "UO"  # every row's name shown, not every other
     for i in range(k):
         fig.add_trace(go.Heatmap(z=z[i], x=None if x is None else to_numpy(x), y=None if y is None else to_numpy(y),
                                  colorscale=colorscale, zmid=zmid, zmin=-lim if lim else None, zmax=lim,
                                  coloraxis=None, showscale=(i == k - 1),
                                  colorbar=dict(title=dict(text=zlabel)) if zlabel else None), row=1, col=i + 1)
-        named_rows = y is not None and np.asarray(y).dtype.kind in "UO"  # every row's name shown, not every other
         fig.update_yaxes(autorange="reversed", dtick=1 if named_rows else None, row=1, col=i + 1)
         if i:  # _layout titles the first panel's axes
             fig.update_xaxes(title_text=xlabel, row=1, col=i + 1)
