@@ -17,15 +17,21 @@ PAGES = sorted((HTML / "book").glob("*.html"))
 
 
 @functools.lru_cache(maxsize=None)
-def render(page: Path) -> str:
+def chromium(page: Path) -> subprocess.CompletedProcess:
+    """Open ``page`` in headless Chromium with the network closed: its DOM on stdout, its console on stderr."""
     with tempfile.TemporaryDirectory() as profile:
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                f"--user-data-dir={profile}",
                # the network, closed: every host unresolvable and every proxy dead
                "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+               "--enable-logging=stderr", "--v=0",
                "--virtual-time-budget=15000", "--dump-dom", page.as_uri()]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def render(page: Path) -> str:
+    return chromium(page).stdout
 
 
 def test_the_book_was_built():
@@ -56,6 +62,28 @@ def test_no_script_comes_from_the_network_and_no_title_holds_math(page):
         r'<a class="reference internal"[^>]*>(.*?)</a>', source, re.S)
     raw = [t for t in titles if "\\(" in t or "$" in t or "\\bmod" in t]
     assert not raw, f"{page.name}: math in a title or the sidebar shows raw: {raw}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_no_script_names_a_host_or_declares_a_constant_twice(page):
+    """sphinx_thebe's inline script (loaded by every Jupyter Book 1 build) named a CDN and, registered twice,
+    declared ``const THEBE_JS_URL`` twice: a SyntaxError in every page's console (toyinterp.sphinxext)."""
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", page.read_text(), re.S)
+    hosts = [s[:80] for s in scripts if re.search(r"https?://", s)]
+    assert not hosts, f"{page.name}: inline scripts name network hosts: {hosts}"
+    consts = re.findall(r"\bconst\s+([A-Za-z_$][\w$]*)\s*=", " ".join(s for s in scripts))
+    twice = sorted({c for c in consts if consts.count(c) > 1})
+    assert not twice, f"{page.name}: constants declared twice in its inline scripts: {twice}"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make chromium)")
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_no_page_logs_an_error(page):
+    console = [line for line in chromium(page).stderr.splitlines() if ":CONSOLE" in line]
+    assert console, f"{page.name}: no console lines captured (is Chromium logging to stderr?)"
+    errors = [line.split("] ", 1)[-1][:200] for line in console
+              if ":ERROR:CONSOLE" in line or "Uncaught" in line or "Failed to load" in line]
+    assert not errors, f"{page.name}: the console shows errors: {errors}"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make chromium)")

@@ -14,6 +14,12 @@ rendered from the cached outputs, but myst-nb 1.4 then writes the *unexecuted* n
 merged copy, ``jupyter_cache.cache.main.merge_match_into_notebook``). That file is the download and the source of
 the chapter's claims record (``toyinterp.results``), so ``restore_outputs`` puts the cached outputs back into it
 as soon as the page is read, before the record is taken (``tests/test_results_page.py``).
+
+Jupyter Book 1 always loads ``sphinx_thebe`` (live code cells through Binder), though the book configures no
+launch service. That extension registers its page script on every ``env-before-read-docs``, which fires twice
+in a build, so each page declared ``const THEBE_JS_URL`` twice (a ``SyntaxError`` in every page's console), and
+the script names a CDN the book never needs. ``drop_thebe`` removes thebe's scripts and stylesheet from every
+page; with no launch button nothing calls them.
 """
 from __future__ import annotations
 
@@ -98,9 +104,26 @@ def _add_download(app, pagename, templatename, context, doctree):
     logging.getLogger(__name__).debug(f"{pagename}: executed notebook offered for download")
 
 
+THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")  # sphinx_thebe's own static files
+
+
+def _thebe(asset) -> bool:
+    """Whether a page script or stylesheet is sphinx_thebe's: its files, or its inline configuration."""
+    name = str(getattr(asset, "filename", asset) or "")
+    body = getattr(asset, "attributes", {}).get("body", "")
+    return name.endswith(THEBE_FILES) or "THEBE_JS_URL" in body
+
+
+def drop_thebe(app, pagename, templatename, context, doctree):
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not _thebe(asset)]
+
+
 def setup(app):
     # before toyinterp.results reads the claims record from the executed notebook (its handler: priority 500)
     app.connect("doctree-read", restore_outputs, priority=400)
     # after sphinx-book-theme builds the page's header buttons (add_header_buttons, priority 501)
     app.connect("html-page-context", _add_download, priority=600)
+    app.connect("html-page-context", drop_thebe)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
