@@ -108,6 +108,24 @@ def test_table_node():
     assert "3/3" in body.children[0].astext() and "missing" in body.children[1].astext()
 
 
+def test_chapter_node():
+    """Each chapter's block: its title linked, question, answer and one headline row per claim, a failing one
+    marked; a block from other code says so."""
+    recs = all_present()
+    recs["book/02_b"]["code_version"] = "old"
+    r = results.rows(CHAPTERS, recs, VERSIONS)[1]
+    block = results.chapter_node(r, link=lambda d: d + ".html")
+    text = block.astext()
+    assert "question of book/02_b?" in text and "answer of book/02_b." in text and "4/5 claims hold" in text
+    assert "stale" in text and "toyinterp-stale" in block["classes"]
+    assert [ref["refuri"] for ref in block.findall(nodes.reference)] == ["book/02_b.html"]
+    body = next(iter(block.findall(nodes.tbody)))
+    assert [[e.astext() for e in row.children] for row in body.children] == [
+        ["c0", "0.5", "1", "holds"], ["f0", "-1", "1", "FAILS"]]
+    assert [row["classes"] for row in body.children] == [[], ["toyinterp-fails"]]
+    assert len(results.results_nodes(results.rows(CHAPTERS, all_present(), VERSIONS))) == 1 + len(CHAPTERS)
+
+
 def test_code_version(tmp_path):
     page = tmp_path / "p.md"
     head = "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n---\n"
@@ -174,9 +192,15 @@ def test_minibook_results_page():
     # the order of the table of contents (zz_first is listed first, and read after the results page)
     assert [r[0] for r in rows] == ["Toy one", "Toy two"]
     one, two = rows
-    assert one[1:4] == ["Does the toy learn?", "Yes, like the anchor.", "2/2"]
-    assert one[4] == "accuracy: 0.998 | 1" and one[5].startswith("current")
-    assert two[1:4] == [results.NO_SUMMARY, results.NO_SUMMARY, "2/3"] and two[5].startswith("current")
+    assert one[1] == "2/2" and one[2].startswith("current")
+    assert two[1] == "2/3" and two[2].startswith("current")
+    blocks = re.findall(r'<div class="[^"]*toyinterp-result\b.*?</table>|<div class="[^"]*toyinterp-result\b.*?</p>\s*</div>',
+                        build.page("results"), re.S)
+    assert len(blocks) == 2
+    assert "Does the toy learn?" in blocks[0] and "Yes, like the anchor." in blocks[0]
+    assert [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", blocks[0], re.S)] == [
+        "accuracy", "0.998", "1", "holds"]
+    assert blocks[1].count(results.NO_SUMMARY) == 2
     # the record is in the executed notebook, not on the page
     assert claims.RECORD_KEY in build.executed("zz_first")
     assert claims.RECORD_KEY not in build.page("zz_first")

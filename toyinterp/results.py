@@ -1,4 +1,6 @@
-"""The book's results page: one row per chapter, made from the claims each chapter recorded when it executed.
+"""The book's results page, made from the claims each chapter recorded when it executed: an overview with one row
+per chapter (claims holding, the record's status), then a block per chapter (question, answer, headline claims
+beside the anchor's).
 
 A Sphinx extension (``sphinx: extra_extensions: [toyinterp.results]`` in ``_config.yml``):
 
@@ -12,14 +14,14 @@ A Sphinx extension (``sphinx: extra_extensions: [toyinterp.results]`` in ``_conf
    re-execute keeps the record of the run its page shows, even after ``jupyter-book clean``.
 3. When a notebook page has been read, its record is taken from the executed notebook (myst-nb's output
    folder, ``_build/jupyter_execute``) into the build environment.
-4. The directive ``{toyinterp-results}`` marks where the table goes; the table is made when the page is
+4. The directive ``{toyinterp-results}`` marks where the page's content goes; it is made when the page is
    written, after every page was read, whatever the order the chapters executed in, and the results page is
    re-read on every build, so an incremental build refreshes it. A chapter without a record is marked
    *missing*; one whose record's code version is not that of its page and modules now (jupyter-cache
    re-executes a chapter when its code cells change, not when the package does) is marked *stale*; one that
    recorded no ``claims.summary`` says so.
 
-``rows`` and ``table_node`` are the generator, testable on records without a build.
+``rows``, ``table_node`` and ``chapter_node`` are the generator, testable on records without a build.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from docutils import nodes
 
+from . import tables
 from .claims import CHAPTER_ENV, RECORD_KEY, _fmt, _fmt_anchor
 from .store import code_fingerprint
 
@@ -103,6 +106,25 @@ def record_of_notebook(nb: dict) -> dict | None:
 
 # ---- the generator ------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Headline:
+    """One headline claim of a chapter as the results page shows it (``ours`` is "not recorded" when the
+    chapter recorded no claim of that name; then ``holds`` is None)."""
+    claim: str
+    ours: str
+    anchor: str = ""
+    holds: bool | None = None
+
+    def __str__(self) -> str:
+        if self.holds is None:
+            return f"{self.claim}: {self.ours}"
+        return f"{self.claim}: {self.ours} | {self.anchor}" + ("" if self.holds else " (FAILS)")
+
+    @property
+    def verdict(self) -> str:
+        return "not recorded" if self.holds is None else "holds" if self.holds else "FAILS"
+
+
 @dataclass
 class Row:
     chapter: str                 # docname
@@ -113,11 +135,16 @@ class Row:
     answer: str = ""
     holding: int | None = None
     total: int | None = None
-    headline: list[str] = field(default_factory=list)
+    headlines: list[Headline] = field(default_factory=list)
 
     @property
     def counts(self) -> str:
         return "—" if self.total is None else f"{self.holding}/{self.total}"
+
+    @property
+    def headline(self) -> list[str]:
+        """The headline claims as lines: "name: ours | anchor", with " (FAILS)" where one fails."""
+        return [str(h) for h in self.headlines]
 
 
 NO_SUMMARY = "no summary recorded"
@@ -145,18 +172,16 @@ def row(chapter: str, title: str, record: dict | None, current_version: str | No
         text = (f"stale: recorded {when} by other code (code version {record.get('code_version') or 'unknown'}, "
                 f"now {current_version or 'unknown'})")
     summary = record.get("summary") or {}
-    headline = []
+    headlines = []
     for entry in summary.get("headline", []):
         chosen = headline_claims(claims, entry)
         if not chosen:
-            headline.append(f"{entry}: not recorded")
-        for c in chosen:
-            anchor = _fmt_anchor(c.get("anchor"))
-            verdict = "" if c.get("holds") else " (FAILS)"
-            headline.append(f"{c.get('name')}: {_fmt(c.get('ours'))} | {anchor}{verdict}")
+            headlines.append(Headline(entry, "not recorded"))
+        headlines += [Headline(str(c.get("name")), _fmt(c.get("ours")), _fmt_anchor(c.get("anchor")),
+                               bool(c.get("holds"))) for c in chosen]
     return Row(chapter, title, status, text, question=summary.get("question", NO_SUMMARY),
                answer=summary.get("answer", NO_SUMMARY), holding=sum(bool(c.get("holds")) for c in claims),
-               total=len(claims), headline=headline)
+               total=len(claims), headlines=headlines)
 
 
 def rows(chapters, records: dict, versions: dict) -> list[Row]:
@@ -164,38 +189,84 @@ def rows(chapters, records: dict, versions: dict) -> list[Row]:
     return [row(doc, title, records.get(doc), versions.get(doc)) for doc, title in chapters]
 
 
-COLUMNS = ("chapter", "question", "answer", "claims holding", "headline: ours | anchor", "record")
+COLUMNS = ("chapter", "claims holding", "record")  # the overview table
+HEADLINE_COLUMNS = ("headline claim", "ours", "anchor", "verdict")  # each chapter's headline table
+
+
+def _table(columns, widths, body_rows, classes):
+    """A docutils table: ``body_rows`` are ``(cells, row classes)``, each cell a node, a string or a
+    ``(content, cell classes)`` pair."""
+    def cell(content, classes=()):
+        entry = nodes.entry(classes=list(classes))
+        entry += content if isinstance(content, nodes.Node) else _kept_whole(content)
+        return entry
+
+    table = nodes.table(classes=list(classes))
+    group = nodes.tgroup(cols=len(columns))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    head += nodes.row("", *(cell(c) for c in columns))
+    group += head
+    body = nodes.tbody()
+    for cells, row_classes in body_rows:
+        body += nodes.row("", *(cell(*c) if isinstance(c, tuple) else cell(c) for c in cells),
+                          classes=list(row_classes))
+    group += body
+    return table
+
+
+def _kept_whole(text: str) -> nodes.paragraph:
+    """A paragraph of ``text`` whose numbers (``tables.pieces``) never break across lines."""
+    para = nodes.paragraph()
+    for piece, keep in tables.pieces(text):
+        para += nodes.inline(text=piece, classes=[tables.NOBR_CLASS]) if keep else nodes.Text(piece)
+    return para
+
+
+def _title(r: Row, link) -> nodes.Node:
+    title = nodes.paragraph()
+    if link is not None:
+        title += nodes.reference("", r.title, internal=True, refuri=link(r.chapter))
+    else:
+        title += nodes.Text(r.title)
+    return title
 
 
 def table_node(table_rows: list[Row], link=None):
-    """The rows as a docutils table (class ``toyinterp-results``); ``link(docname)`` gives a chapter's URI."""
-    def cell(*paragraphs, classes=()):
-        entry = nodes.entry(classes=list(classes))
-        for p in paragraphs:
-            entry += p if isinstance(p, nodes.Node) else nodes.paragraph(text=p)
-        return entry
+    """The overview: one row per chapter (its title, claims holding, the record's status), as a docutils table of
+    class ``toyinterp-results``; ``link(docname)`` gives a chapter's URI."""
+    return _table(COLUMNS, (40, 12, 48), [
+        ([_title(r, link), (r.counts, ["toyinterp-counts"]), r.status_text], [f"toyinterp-{r.status}"])
+        for r in table_rows], ["toyinterp-results"])
 
-    table = nodes.table(classes=["toyinterp-results"])
-    group = nodes.tgroup(cols=len(COLUMNS))
-    table += group
-    for width in (12, 22, 26, 8, 24, 8):
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    head += nodes.row("", *(cell(c) for c in COLUMNS))
-    group += head
-    body = nodes.tbody()
-    for r in table_rows:
-        title = nodes.paragraph()
-        if link is not None:
-            title += nodes.reference("", r.title, internal=True, refuri=link(r.chapter))
-        else:
-            title += nodes.Text(r.title)
-        body += nodes.row(
-            "", cell(title), cell(r.question), cell(r.answer), cell(r.counts, classes=["toyinterp-counts"]),
-            cell(*(r.headline or ["—"])), cell(r.status_text),
-            classes=[f"toyinterp-{r.status}"])
-    group += body
-    return table
+
+def chapter_node(r: Row, link=None) -> nodes.Node:
+    """One chapter's block below the overview: its title, question, answer and headline claims (a table of
+    claim, ours, the anchor's and the verdict)."""
+    block = nodes.container(classes=["toyinterp-result", f"toyinterp-{r.status}"])
+    heading = nodes.rubric()
+    heading += _title(r, link).children
+    heading += nodes.Text(f" — {r.counts} claims hold")
+    block += heading
+    if r.status != "current":
+        block += nodes.paragraph(text=r.status_text, classes=["toyinterp-status"])
+    for label, text in (("Question. ", r.question), ("Answer. ", r.answer)):
+        para = nodes.paragraph()
+        para += nodes.strong(text=label)
+        para += nodes.Text(text)
+        block += para
+    if r.headlines:
+        block += _table(HEADLINE_COLUMNS, (52, 16, 16, 16), [
+            ([h.claim, h.ours, h.anchor, h.verdict],
+             [] if h.holds else ["toyinterp-fails"]) for h in r.headlines], ["toyinterp-headline"])
+    return block
+
+
+def results_nodes(table_rows: list[Row], link=None) -> list[nodes.Node]:
+    """The results page's content: the overview table, then each chapter's block."""
+    return [table_node(table_rows, link)] + [chapter_node(r, link) for r in table_rows]
 
 
 # ---- Sphinx -------------------------------------------------------------------------------------------------
@@ -293,7 +364,7 @@ def _doctree_resolved(app, doctree, docname):
         if r.status != "current":
             log.info(f"results page: {r.chapter}: {r.status_text}")
     for node in placeholders:
-        node.replace_self(table_node(table_rows, link=lambda d: app.builder.get_relative_uri(docname, d)))
+        node.replace_self(results_nodes(table_rows, link=lambda d: app.builder.get_relative_uri(docname, d)))
 
 
 class results_placeholder(nodes.General, nodes.Element):

@@ -26,14 +26,29 @@ def text(rows: Sequence[Sequence[str]]) -> str:
 
 
 # a word with a digit in it, with the comparison before it if any (">= 0.996" is one piece)
-_NUMBER_TOKEN = re.compile(r"(?:(?:&lt;|&gt;|=)=? )?\S*\d\S*")
+_NUMBER_TOKEN = re.compile(r"(?:[<>=]=? )?\S*\d\S*")
+NOBR_CLASS = "toyinterp-nobr"  # the stylesheet keeps such a piece on one line
+
+
+def pieces(x: str) -> list[tuple[str, bool]]:
+    """``x`` cut into ``(text, keep_whole)`` pieces: each word with a digit in it (a number, a range,
+    ``1.5e-06``), with a comparison before it (``<= 2.000e-04``), is one piece to keep on one line, so that a
+    narrow column wraps between words, never inside a number or between a bound and its operator."""
+    out, at = [], 0
+    for m in _NUMBER_TOKEN.finditer(x):
+        if m.start() > at:
+            out.append((x[at:m.start()], False))
+        out.append((m.group(0), True))
+        at = m.end()
+    if at < len(x):
+        out.append((x[at:], False))
+    return out
 
 
 def _cell(x: str) -> str:
-    """A cell's text, escaped; each word with a digit in it (a number, a range, ``1.5e-06``), with a comparison
-    before it (``<= 2.000e-04``), kept on one line, so that a narrow column wraps between words, never inside a
-    number or between a bound and its operator."""
-    return _NUMBER_TOKEN.sub(lambda m: f'<span class="toyinterp-nobr">{m.group(0)}</span>', html.escape(x))
+    """A cell's text, escaped, its ``pieces`` to keep whole each in a ``span.toyinterp-nobr``."""
+    return "".join(f'<span class="{NOBR_CLASS}">{html.escape(t)}</span>' if keep else html.escape(t)
+                   for t, keep in pieces(x))
 
 
 def to_html(rows: Sequence[Sequence[str]], css_class: str = "") -> str:
