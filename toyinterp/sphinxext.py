@@ -20,9 +20,16 @@ launch service. That extension registers its page script on every ``env-before-r
 in a build, so each page declared ``const THEBE_JS_URL`` twice (a ``SyntaxError`` in every page's console), and
 the script names a CDN the book never needs. ``drop_thebe`` removes thebe's scripts and stylesheet from every
 page; with no launch button nothing calls them.
+
+Sphinx writes again only the pages whose sources changed, so a change to how this package renders pages (this
+module, ``toyinterp.results``, ``toyinterp.tables``) would leave the other pages as the old code wrote them.
+``page_code_version`` (a hash of those modules) is an ``html`` config value: when it changes, Sphinx's build
+info no longer matches and every page is written again (from the same doctrees; nothing is re-read or
+executed).
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import nbformat
@@ -120,7 +127,18 @@ def drop_thebe(app, pagename, templatename, context, doctree):
             context[key] = [asset for asset in context[key] if not _thebe(asset)]
 
 
+PAGE_CODE = ("sphinxext.py", "results.py", "tables.py")  # the modules that decide how a page is written
+
+
+def page_code_version() -> str:
+    h = hashlib.sha256()
+    for name in PAGE_CODE:
+        h.update(name.encode() + b"\0" + Path(__file__).with_name(name).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def setup(app):
+    app.add_config_value("toyinterp_page_code", page_code_version(), "html")
     # before toyinterp.results reads the claims record from the executed notebook (its handler: priority 500)
     app.connect("doctree-read", restore_outputs, priority=400)
     # after sphinx-book-theme builds the page's header buttons (add_header_buttons, priority 501)
