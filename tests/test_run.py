@@ -1,3 +1,5 @@
+import re
+import shlex
 import subprocess
 import sys
 
@@ -48,3 +50,46 @@ def test_failing_claims_print_the_table_and_exit_nonzero(tmp_path):
     assert "claim 'groks: final test accuracy (chance 1/p)' FAILS" in res.stderr
     assert "memorizes first" in res.stdout and "holds" in res.stdout and "FAILS" in res.stdout
     assert list(tmp_path.glob("01_grokking-*.ipynb"))
+
+
+# ---- every `python -m toyinterp.run ...` the book and the README document parses, names real parameters, and
+# gives each a value of its default's kind (the GPU profiles are documented but cannot be run without a GPU) ----
+
+ROOT = run.REPO
+DOCUMENTED = re.compile(r"python -m toyinterp\.run((?:[^`\n\\]|\\\n)*)")
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for path in sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"]:
+        for m in DOCUMENTED.finditer(path.read_text()):
+            found.append((f"{path.name}: {' '.join(m.group(0).split())[:80]}",
+                          shlex.split(m.group(1).replace("\\\n", " "), comments=True)))
+    return found
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_documented_commands_are_found():
+    assert len(COMMANDS) >= 12, COMMANDS  # every chapter's GPU profile and seed runs, the README's examples
+    assert {argv[0] for _, argv in COMMANDS if argv and not argv[0].startswith("-")} >= set(run.CHAPTERS)
+
+
+@pytest.mark.parametrize("where, argv", COMMANDS, ids=[w for w, _ in COMMANDS])
+def test_a_documented_command_names_real_parameters_of_the_right_kind(where, argv):
+    if re.fullmatch(r"[A-Z]", argv[-1]) or any(re.fullmatch(r"[A-Z]", a) for a in argv):
+        pytest.skip("a template (a placeholder such as N for the seed), not a command")
+    args = run.parser().parse_args(argv)
+    known = run.parameters_of(run.to_notebook(run.chapter_page(args.chapter)))
+    run.parse_overrides(args.parameter, known)
+
+
+def test_an_override_of_the_wrong_kind_is_one_clear_error():
+    with pytest.raises(SystemExit, match=r"'lr' takes a number .* got the text '1e-3' \(YAML reads"):
+        run.main(["grokking", "-p", "lr", "1e-3"])
+    with pytest.raises(SystemExit, match=r"'extra_seeds' takes a list"):
+        run.main(["grokking", "-p", "extra_seeds", "1"])
+    known = {"lr": 0.001, "steps": 3000, "probe": None, "device": "cpu"}
+    assert run.parse_overrides([("lr", "1.0e-3"), ("steps", "10000"), ("probe", "ternary"), ("device", "cuda")],
+                               known) == {"lr": 0.001, "steps": 10000, "probe": "ternary", "device": "cuda"}

@@ -71,12 +71,30 @@ def parameters_of(nb) -> dict:
     return out
 
 
+def _check_kind(name: str, value, default) -> None:
+    """One clear error for an override of the wrong kind, before any work: text where the default is a number
+    (YAML reads ``1e-3`` as text), or a scalar where it is a list. Finer checks are each chapter's own."""
+    if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+        try:
+            float(value)
+            hint = f" (YAML reads {value!r} as text: write it with a decimal point, e.g. 1.0e-3, or in full)"
+        except ValueError:
+            hint = ""
+        raise RunError(f"parameter {name!r} takes a number (default {default!r}), got the text {value!r}{hint}")
+    if isinstance(default, list) and not isinstance(value, list):
+        raise RunError(f"parameter {name!r} takes a list (default {default!r}), got {value!r}: "
+                       f"quote it, e.g. -p {name} \"[1, 2]\"")
+
+
 def parse_overrides(pairs, known: dict) -> dict:
+    """``-p NAME VALUE`` pairs as parameters (values read as YAML), each a parameter of the chapter (``known``:
+    name -> default) and of the default's kind (``_check_kind``)."""
     out = {}
     for name, raw in pairs:
         if name not in known:
             raise RunError(f"unknown parameter {name!r}; this chapter's parameters are: {', '.join(known)}")
         out[name] = yaml.safe_load(raw)
+        _check_kind(name, out[name], known[name])
     return out
 
 
@@ -113,7 +131,7 @@ def execute(nb, params: dict, out_nb: Path, *, keep_going: bool = False, log_out
     return failed, rows
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m toyinterp.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("chapter", help=f"one of: {', '.join(CHAPTERS)}")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -121,7 +139,11 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the chapter's parameters and exit")
     ap.add_argument("--keep-going", action="store_true",
                     help="record a failing claim and go on (every claim gets a value); the exit status is still 1")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
 
     page = chapter_page(args.chapter)
     nb = to_notebook(page)
