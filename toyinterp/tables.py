@@ -25,8 +25,9 @@ def text(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-# a word with a digit in it, with the comparison before it if any (">= 0.996" is one piece)
-_NUMBER_TOKEN = re.compile(r"(?:[<>=]=? )?\S*\d\S*")
+# a word with a digit in it, with the comparison before it if any (">= 0.996" is one piece); one capturing
+# group, so that re.split alternates the text between such words and the words themselves
+_NUMBER_TOKEN = re.compile(r"((?:[<>=]=? )?\S*\d\S*)")
 NOBR_CLASS = "toyinterp-nobr"  # the stylesheet keeps such a piece on one line
 
 
@@ -34,15 +35,7 @@ def pieces(x: str) -> list[tuple[str, bool]]:
     """``x`` cut into ``(text, keep_whole)`` pieces: each word with a digit in it (a number, a range,
     ``1.5e-06``), with a comparison before it (``<= 2.000e-04``), is one piece to keep on one line, so that a
     narrow column wraps between words, never inside a number or between a bound and its operator."""
-    out, at = [], 0
-    for m in _NUMBER_TOKEN.finditer(x):
-        if m.start() > at:
-            out.append((x[at:m.start()], False))
-        out.append((m.group(0), True))
-        at = m.end()
-    if at < len(x):
-        out.append((x[at:], False))
-    return out
+    return [(t, i % 2 == 1) for i, t in enumerate(_NUMBER_TOKEN.split(x)) if t]
 
 
 def _cell(x: str) -> str:
