@@ -55,6 +55,21 @@ def test_tables_render_html_escaped_and_text_aligned():
         tables.Table(["x", "y"], [["only one"]])
 
 
+
+def test_settings_show_every_field_of_each_configuration_in_one_row():
+    from toyinterp import tables
+    from toyinterp.models import TransformerConfig
+    from toyinterp.tasks import ModularAddition
+    from toyinterp.train import TrainConfig
+    task = ModularAddition(p=7, frac_train=0.5, data_seed=3)
+    t = tables.settings(task, TransformerConfig.for_task(task, d_mlp=24), TrainConfig(steps=10, lr=3e-3))
+    assert t.head == ["configuration", "fields"]
+    assert [row[0] for row in t.body] == ["ModularAddition", "TransformerConfig", "TrainConfig"]
+    assert "p=7" in t.body[0][1] and "data_seed=3" in t.body[0][1]
+    assert "d_mlp=24" in t.body[1][1] and "init='boot_native'" in t.body[1][1]
+    assert t.body[2][1].startswith("steps=10, lr=0.003, ")
+    assert "TrainConfig(" not in str(t)  # no dataclass repr
+
 VALUES = {Run(0, 0): {"acc": 0.99, "n": 22}, Run(1, 0): {"acc": 0.97, "n": 23}, Run(2, 1): {"acc": 0.98, "n": 20}}
 
 

@@ -10,6 +10,7 @@ Cells are strings (the caller formats its numbers); HTML cells are escaped. The 
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Sequence
@@ -74,3 +75,13 @@ class Table:
         return text(self.rows())
 
     __repr__ = __str__
+
+
+
+def settings(*configs) -> Table:
+    """Dataclass objects (a task, a model configuration, a training configuration) as one table: a row per
+    object, its class and the fields its ``repr`` shows (``name=value``, comma-separated, so a narrow column wraps
+    between fields)."""
+    return Table(["configuration", "fields"],
+                 [[type(obj).__name__, ", ".join(f"{f.name}={getattr(obj, f.name)!r}"
+                                                 for f in dataclasses.fields(obj) if f.repr)] for obj in configs])
