@@ -27,6 +27,7 @@ import torch
 
 from .models import Transformer, TransformerConfig, boot_bridge
 from .params import check_int
+from .store import compute_spec
 from .tasks import ModularAddition
 from .train import TrainConfig, cross_entropy, make_optimizer, train
 
@@ -111,7 +112,9 @@ def main(argv=None) -> None:
     tcfg = TrainConfig(steps=args.our_steps)
     x, y = task.train_data()
     xt, yt = task.test_data()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; p=113, {len(y)} train rows, "
+    spec = compute_spec("cpu")  # timings compare only within one run, and only on the machine named here
+    print(f"{spec['processor']} ({spec['isa']}), torch {torch.__version__}, {spec['threads']} threads; "
+          f"p=113, {len(y)} train rows, "
           f"d_model {cfg.d_model}, {cfg.n_heads} heads, d_mlp {cfg.d_mlp}; loss in {tcfg.loss_dtype}; "
           f"{args.rounds} rounds")
 
