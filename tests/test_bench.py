@@ -7,6 +7,7 @@ import torch
 from toyinterp import bench
 from toyinterp.models import Transformer, TransformerConfig
 from toyinterp.params import ParameterError
+from toyinterp.store import compute_spec
 from toyinterp.tasks import ModularAddition
 from toyinterp.train import TrainConfig, cross_entropy, make_optimizer
 
@@ -15,7 +16,6 @@ def test_bench_prints_ratios_with_their_range(capsys):
     bench.main(["--rounds", "2", "--bridge-steps", "1", "--our-steps", "2"])
     out = capsys.readouterr().out
     assert "2 rounds" in out and "loss in float64" in out
-    from toyinterp.store import compute_spec
     assert out.startswith(f"{compute_spec()['processor']} (")  # the machine the ratios were measured on
     assert re.search(r"ms per training step\s+[\d.]+\s+[\d.]+\s+[\d.]+x \([\d.]+-[\d.]+\)", out)
     diff = float(re.search(r"max \|logit difference\| .*: (\S+)", out).group(1))

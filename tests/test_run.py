@@ -78,7 +78,7 @@ def test_the_documented_commands_are_found():
 
 @pytest.mark.parametrize("where, argv", COMMANDS, ids=[w for w, _ in COMMANDS])
 def test_a_documented_command_names_real_parameters_of_the_right_kind(where, argv):
-    if re.fullmatch(r"[A-Z]", argv[-1]) or any(re.fullmatch(r"[A-Z]", a) for a in argv):
+    if any(re.fullmatch(r"[A-Z]", a) for a in argv):
         pytest.skip("a template (a placeholder such as N for the seed), not a command")
     args = run.parser().parse_args(argv)
     known = run.parameters_of(run.to_notebook(run.chapter_page(args.chapter)))

@@ -55,7 +55,6 @@ def test_tables_render_html_escaped_and_text_aligned():
         tables.Table(["x", "y"], [["only one"]])
 
 
-
 def test_settings_show_every_field_of_each_configuration_in_one_row():
     from toyinterp import tables
     from toyinterp.models import TransformerConfig
@@ -69,6 +68,7 @@ def test_settings_show_every_field_of_each_configuration_in_one_row():
     assert "d_mlp=24" in t.body[1][1] and "init='boot_native'" in t.body[1][1]
     assert t.body[2][1].startswith("steps=10, lr=0.003, ")
     assert "TrainConfig(" not in str(t)  # no dataclass repr
+
 
 VALUES = {Run(0, 0): {"acc": 0.99, "n": 22}, Run(1, 0): {"acc": 0.97, "n": 23}, Run(2, 1): {"acc": 0.98, "n": 20}}
 

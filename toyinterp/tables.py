@@ -77,7 +77,6 @@ class Table:
     __repr__ = __str__
 
 
-
 def settings(*configs) -> Table:
     """Dataclass objects (a task, a model configuration, a training configuration) as one table: a row per
     object, its class and the fields its ``repr`` shows (``name=value``, comma-separated, so a narrow column wraps
