@@ -56,10 +56,14 @@ FIRST = HEADER + "\n# Toy one\n\n" + "\n".join([
         print("trained")
         """),
     cell("""
-        claim("accuracy", 0.998, anchor=1.0, source="anchor A", at_least=0.99)
+        from toyinterp import tables
+        accuracy = 0.998
+        tables.prose(accuracy=f"{accuracy:.1%}", runs=tables.span([0.5, 0.25, 0.75]))
+        claim("accuracy", accuracy, anchor=1.0, source="anchor A", at_least=0.99)
         claim("key frequencies", 5, anchor=5, source="anchor A", between=(3, 6))
         claims.summary(question="Does the toy learn?", answer="Yes, like the anchor.", headline=["accuracy"])
         """),
+    "The toy reaches {glue:md}`accuracy` test accuracy; its runs span {glue:md}`runs`.\n",
     cell("claims.table()"),
 ])
 

@@ -5,6 +5,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from toyinterp import prebuild
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,3 +139,23 @@ def test_a_child_stops_on_sigint_sent_before_its_python_starts():
         assert time.perf_counter() - t0 < 20
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_prose_quotes_the_numbers_its_page_computed():
+    import minibook
+
+    build = minibook.fresh()
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    page = re.sub(r"<[^>]+>", "", build.page("zz_first"))
+    assert "The toy reaches 99.8% test accuracy; its runs span 0.25–0.75." in page
+    assert "glue" not in page
+
+
+def test_prose_takes_text_and_span_writes_a_range():
+    from toyinterp import tables
+
+    with pytest.raises(TypeError, match="format the number"):
+        tables.prose(acc=0.5)
+    assert tables.span([0.912, 0.84, 0.9]) == "0.84–0.91"
+    assert tables.span([3, 3], "{:,}") == "3"
+    assert tables.span([1200, 15600], "{:,}") == "1,200–15,600"

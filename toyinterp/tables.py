@@ -84,3 +84,27 @@ def settings(*configs) -> Table:
     return Table(["configuration", "fields"],
                  [[type(obj).__name__, ", ".join(f"{f.name}={getattr(obj, f.name)!r}"
                                                  for f in dataclasses.fields(obj) if f.repr)] for obj in configs])
+
+
+def prose(**texts: str) -> None:
+    """Numbers for a chapter's prose, computed from the page's own run.
+
+    ``tables.prose(acc=f"{acc:.1%}")`` in a code cell, ``{glue:md}`acc``` in the markdown: the book shows the text
+    where the role stands (myst-nb's ``glue``; the cell itself shows nothing). A sentence about this page's run
+    then quotes this run -- the floats of one seed differ between machines, and a number typed into the prose
+    from one machine's run is contradicted by the outputs of another's. A role whose name no cell glued fails the
+    build (``--warningiserror``). In Jupyter and under papermill the call only records the texts.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    for name, value in texts.items():
+        if not isinstance(value, str):
+            raise TypeError(f"prose({name}=...) takes the text to show (format the number), got {type(value).__name__}")
+        glue(name, Markdown(value), display=False)
+
+
+def span(values, fmt: str = "{:.2f}") -> str:
+    """``values``' range as prose writes it: ``"0.84–0.91"`` (one number when they are all equal)."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}–{hi}"
