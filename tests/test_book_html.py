@@ -76,6 +76,14 @@ def test_no_script_names_a_host_or_declares_a_constant_twice(page):
     assert not twice, f"{page.name}: constants declared twice in its inline scripts: {twice}"
 
 
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_the_prose_shows_no_glue_role_raw(page):
+    """A chapter's prose quotes its own run through ``{glue:md}`name``` roles (``toyinterp.tables.prose``); the
+    built page shows each role's text (a name no cell glued fails the build itself, warnings being errors)."""
+    text = re.sub(r"<[^>]+>", "", page.read_text())
+    assert "{glue" not in text and "glue:md" not in text, f"{page.name}: a glue role shows raw"
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make chromium)")
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_no_page_logs_an_error(page):

@@ -108,3 +108,8 @@ def test_claim_every_fails_when_one_run_fails():
     assert not c.holds and "worst: seed 2, data 1" in c.note
     with pytest.raises(ValueError, match="exactly one"):
         seeds.claim_every("acc", VALUES, at_least=0.9, at_most=1.0)
+
+
+def test_column_gives_a_measure_on_every_run_in_order():
+    assert seeds.column(VALUES, "n") == [22, 23, 20]
+    assert seeds.Spread("n", dict(zip(VALUES, seeds.column(VALUES, "n")))).range == 3

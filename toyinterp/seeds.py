@@ -85,6 +85,12 @@ def _values(values, name: str) -> dict:
     return {r: (v[name] if isinstance(v, dict) else v) for r, v in values.items()}
 
 
+def column(values: dict, name: str) -> list:
+    """Measure ``name``'s value on every run of ``values`` (Run -> {measure: value}), in the runs' order (the
+    default run first): what a chapter's prose quotes of its runs (``tables.span``, ``tables.listed``)."""
+    return list(_values(values, name).values())
+
+
 @dataclass
 class Spread:
     """One measure over the runs (the first is the chapter's default run)."""
@@ -109,6 +115,10 @@ class Spread:
     @property
     def hi(self):
         return max(self.values.values())
+
+    @property
+    def range(self):
+        return self.hi - self.lo
 
 
 class SpreadTable:

@@ -104,7 +104,33 @@ def prose(**texts: str) -> None:
         glue(name, Markdown(value), display=False)
 
 
-def span(values, fmt: str = "{:.2f}") -> str:
-    """``values``' range as prose writes it: ``"0.84–0.91"`` (one number when they are all equal)."""
-    lo, hi = fmt.format(min(values)), fmt.format(max(values))
-    return lo if lo == hi else f"{lo}–{hi}"
+MINUS = "\u2212"  # the minus sign prose prints (a hyphen in running text reads as a dash)
+
+
+def span(values, fmt: str = "{:.2f}", scale: float = 1, unit: str = "") -> str:
+    """``values``' range as prose writes it: ``"0.84–0.91"``, one number when they are all equal, ``"−0.01 to 0.08"``
+    when it starts below zero; each value times ``scale`` (100 for a percentage), then ``unit`` (``" %"``)."""
+    lo, hi = (fmt.format(scale * v).replace("-", MINUS) for v in (min(values), max(values)))
+    if lo == hi:
+        return lo + unit
+    return f"{lo}{' to ' if lo.startswith(MINUS) else '–'}{hi}{unit}"
+
+
+def signed(x: float, fmt: str = "{:+.3f}") -> str:
+    """A difference as prose writes it: ``"+0.077"``, ``"−0.008"``."""
+    return fmt.format(x).replace("-", MINUS)
+
+
+def listed(texts) -> str:
+    """``"a, b and c"`` (one text: itself)."""
+    texts = list(texts)
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
+
+
+def sci(x: float, digits: int = 1) -> str:
+    """A number in scientific notation as prose writes it, in plain characters (glued Markdown shows ``$...$``
+    literally): ``7.1e-07`` -> ``"7.1 × 10⁻⁷"``; nan and inf as Python prints them."""
+    mantissa, _, exponent = f"{x:.{digits}e}".partition("e")
+    if not exponent:
+        return mantissa
+    return f"{mantissa} × 10" + str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
