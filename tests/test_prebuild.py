@@ -165,3 +165,5 @@ def test_prose_takes_text_and_span_writes_a_range():
     assert tables.listed(["23", "23", "22"]) == "23, 23 and 22" and tables.listed(["4"]) == "4"
     assert tables.sci(7.06e-7) == "7.1 × 10⁻⁷" and tables.sci(4.5e12, 0) == "4 × 10¹²"
     assert tables.sci(float("nan")) == "nan" and tables.sci(float("inf")) == "inf"
+    assert tables.worst_range([0.9978, 0.9983], 0.9978, "{:.4f}") == "worst 0.9978, range 0.0005"
+    assert tables.worst_range([-1.0, -1.0], -1.0, "{:.4f}") == "\u22121.0000 on every run"

@@ -116,6 +116,16 @@ def span(values, fmt: str = "{:.2f}", scale: float = 1, unit: str = "") -> str:
     return f"{lo}{' to ' if lo.startswith(MINUS) else '–'}{hi}{unit}"
 
 
+def worst_range(values, worst: float, fmt: str = "{:.2f}") -> str:
+    """A bound's evidence as prose writes it: ``"worst 0.9978, range 0.0005"`` over the runs' ``values`` (``worst`` is
+    their min or max, whichever side the bound is on), or ``"0.9978 on every run"`` when every run prints the same."""
+    values = list(values)
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    if lo == hi:
+        return f"{lo} on every run".replace("-", MINUS)
+    return f"worst {fmt.format(worst)}, range {fmt.format(max(values) - min(values))}".replace("-", MINUS)
+
+
 def signed(x: float, fmt: str = "{:+.3f}") -> str:
     """A difference as prose writes it: ``"+0.077"``, ``"−0.008"``."""
     return fmt.format(x).replace("-", MINUS)
