@@ -150,20 +150,3 @@ def test_prose_quotes_the_numbers_its_page_computed():
     assert "The toy reaches 99.8% test accuracy; its runs span 0.25–0.75." in page
     assert "glue" not in page
 
-
-def test_prose_takes_text_and_span_writes_a_range():
-    from toyinterp import tables
-
-    with pytest.raises(TypeError, match="format the number"):
-        tables.prose(acc=0.5)
-    assert tables.span([0.912, 0.84, 0.9]) == "0.84–0.91"
-    assert tables.span([3, 3], "{:,}") == "3"
-    assert tables.span([1200, 15600], "{:,}") == "1,200–15,600"
-    assert tables.span([0.841, 0.9062], "{:.0f}", scale=100, unit=" %") == "84–91 %"
-    assert tables.span([-0.018, 0.08]) == "\u22120.02 to 0.08"
-    assert tables.signed(0.0771) == "+0.077" and tables.signed(-0.008) == "\u22120.008"
-    assert tables.listed(["23", "23", "22"]) == "23, 23 and 22" and tables.listed(["4"]) == "4"
-    assert tables.sci(7.06e-7) == "7.1 × 10⁻⁷" and tables.sci(4.5e12, 0) == "4 × 10¹²"
-    assert tables.sci(float("nan")) == "nan" and tables.sci(float("inf")) == "inf"
-    assert tables.worst_range([0.9978, 0.9983], 0.9978, "{:.4f}") == "worst 0.9978, range 0.0005"
-    assert tables.worst_range([-1.0, -1.0], -1.0, "{:.4f}") == "\u22121.0000 on every run"

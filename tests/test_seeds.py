@@ -1,6 +1,6 @@
 import pytest
 
-from toyinterp import claims, seeds
+from toyinterp import claims, seeds, tables
 from toyinterp.claims import ClaimFailed
 from toyinterp.params import ParameterError
 from toyinterp.seeds import Run
@@ -113,3 +113,21 @@ def test_claim_every_fails_when_one_run_fails():
 def test_column_gives_a_measure_on_every_run_in_order():
     assert seeds.column(VALUES, "n") == [22, 23, 20]
     assert seeds.Spread("n", dict(zip(VALUES, seeds.column(VALUES, "n")))).range == 3
+
+
+def test_prose_takes_text_and_span_writes_a_range():
+    with pytest.raises(TypeError, match="format the number"):
+        tables.prose(acc=0.5)
+    assert tables.span([0.912, 0.84, 0.9]) == "0.84–0.91"
+    assert tables.span([3, 3], "{:,}") == "3"
+    assert tables.span([1200, 15600], "{:,}") == "1,200–15,600"
+    assert tables.span([0.841, 0.9062], "{:.0f}", scale=100, unit=" %") == "84–91 %"
+    assert tables.span([-0.018, 0.08]) == "\u22120.02 to 0.08"
+    assert tables.signed(0.0771) == "+0.077" and tables.signed(-0.008) == "\u22120.008"
+    assert tables.listed(["23", "23", "22"]) == "23, 23 and 22" and tables.listed(["4"]) == "4"
+    assert tables.sci(7.06e-7) == "7.1 × 10⁻⁷" and tables.sci(4.5e12, 0) == "4 × 10¹²"
+    assert tables.sci(float("nan")) == "nan" and tables.sci(float("inf")) == "inf"
+    assert tables.worst_range([0.9978, 0.9983], 0.9978, "{:.4f}") == "worst 0.9978, range 0.0005"
+    assert tables.worst_range([-1.0, -1.0], -1.0, "{:.4f}") == "\u22121.0000 on every run"
+    assert tables.span([1, 3], "{:+d}") == "+1 to +3" and tables.span([-2, -1], "{:+d}") == "\u22122 to \u22121"
+    assert tables.span([2.8e-5, 1.0e-4], tables.sci) == "2.8 × 10⁻⁵ to 1.0 × 10⁻⁴"

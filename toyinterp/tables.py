@@ -107,13 +107,17 @@ def prose(**texts: str) -> None:
 MINUS = "\u2212"  # the minus sign prose prints (a hyphen in running text reads as a dash)
 
 
-def span(values, fmt: str = "{:.2f}", scale: float = 1, unit: str = "") -> str:
+def span(values, fmt="{:.2f}", scale: float = 1, unit: str = "") -> str:
     """``values``' range as prose writes it: ``"0.84–0.91"``, one number when they are all equal, ``"−0.01 to 0.08"``
-    when it starts below zero; each value times ``scale`` (100 for a percentage), then ``unit`` (``" %"``)."""
-    lo, hi = (fmt.format(scale * v).replace("-", MINUS) for v in (min(values), max(values)))
+    (``" to "`` where a dash would read badly: after a sign, or between numbers written with spaces such as ``sci``'s);
+    each value times ``scale`` (100 for a percentage), written by ``fmt`` (a format string or a function), then
+    ``unit`` (``" %"``)."""
+    write = fmt.format if isinstance(fmt, str) else fmt
+    lo, hi = (write(scale * v).replace("-", MINUS) for v in (min(values), max(values)))
     if lo == hi:
         return lo + unit
-    return f"{lo}{' to ' if lo.startswith(MINUS) else '–'}{hi}{unit}"
+    dash = " to " if lo[0] in MINUS + "+" or " " in lo + hi else "–"
+    return f"{lo}{dash}{hi}{unit}"
 
 
 def worst_range(values, worst: float, fmt: str = "{:.2f}") -> str:
