@@ -53,6 +53,20 @@ def test_key_frequencies_by_vote_keeps_frequencies_with_enough_voters_and_ignore
     assert fourier.key_frequencies_by_vote(acts, min_share=0.0) == [2, 5, 9]  # the paper code's np.unique
 
 
+def test_clustered_key_frequencies_drop_votes_no_cluster_carries():
+    """A frequency counts only where neurons are explained by it (FVE > 0.85): neurons that lean to frequency 5
+    but are mostly noise (a memorizing model's) vote for it, and carry nothing."""
+    a = torch.arange(P).float()[:, None, None]
+    b = torch.arange(P).float()[None, :, None]
+    phase = torch.linspace(0, 3, 20)[None, None]
+    w = lambda k: 2 * math.pi * k / P  # noqa: E731
+    noise = torch.randn(P, P, 20, generator=torch.Generator().manual_seed(0))
+    acts = torch.cat([torch.cos(w(9) * (a + b) + phase),  # 20 neurons all frequency 9
+                      torch.cos(w(5) * (a + b) + phase) + 2 * noise], -1)  # 20 that lean to 5
+    assert fourier.key_frequencies_by_vote(acts) == [5, 9]
+    assert fourier.clustered_key_frequencies(acts) == [9]
+
+
 def test_neuron_key_fve_adds_up_the_frequencies_it_is_given():
     a = torch.arange(P).float()[:, None]
     b = torch.arange(P).float()[None, :]

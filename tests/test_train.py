@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from toyinterp import store
+from toyinterp.params import resolve_device
 from toyinterp.models import Transformer, TransformerConfig
 from toyinterp.tasks import ModularAddition
 from toyinterp.train import TrainConfig, evaluate, load_snapshots, row_losses, train
@@ -128,6 +129,14 @@ def test_key_names_the_processor_and_thread_count_the_run_is_computed_on():
     spec = store.compute_spec()
     assert spec["isa"] == torch.backends.cpu.get_cpu_capability() and spec["processor"]
     assert store.compute_spec("meta").keys() == {"device", "torch"}  # no CPU fields for another device
+
+
+def test_auto_device_is_keyed_as_the_device_it_picks():
+    """Every chapter's parameters offer ``device="auto"``, and the chapters hand it to the store as given: it must
+    name the run the device it resolves to (here the CPU), not fail in ``torch.device("auto")``."""
+    assert store.compute_spec("auto") == store.compute_spec(resolve_device("auto"))
+    assert store.key(TASK, MODEL, TrainConfig(steps=10), device="auto") == \
+        store.key(TASK, MODEL, TrainConfig(steps=10), device=resolve_device("auto"))
 
 
 def test_code_version_ignores_docstrings_and_comments_but_not_code():

@@ -248,6 +248,22 @@ def key_frequencies_by_vote(acts: torch.Tensor, min_share: float = KEY_MIN_SHARE
     return [k for k in range(1, len(counts)) if counts[k] >= min_share * acts.shape[-1] and counts[k] > 0]
 
 
+def clustered_key_frequencies(acts: torch.Tensor, fve_threshold: float = 0.85,
+                              min_share: float = KEY_MIN_SHARE) -> list[int]:
+    """The key frequencies (``key_frequencies_by_vote``) that a cluster of neurons carries: at least ``min_share``
+    of the neurons have the frequency as their best, with FVE above ``fve_threshold`` (``neuron_clusters``).
+
+    The vote alone does not tell a model with the algorithm from one without: the neurons of a memorizing model
+    vote too, and their best frequencies can already be the final ones (the grokking chapter's seed 999 at step
+    200, with none of its neurons clustered, votes for five: the four final ones and one more; Intel Xeon,
+    2026-12-08). Such a model has no clusters, so none of its votes
+    count here.
+    """
+    freq, _, clustered = neuron_clusters(acts, fve_threshold)
+    carried = set(cluster_frequencies(freq, clustered, min_share))
+    return [k for k in key_frequencies_by_vote(acts, min_share) if k in carried]
+
+
 def cluster_frequencies(freq: torch.Tensor, clustered: torch.Tensor, min_share: float) -> list[int]:
     """Frequencies that are the best single frequency of at least ``min_share`` of all neurons."""
     counts = torch.bincount(freq[clustered], minlength=int(freq.max()) + 1)

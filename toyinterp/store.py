@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from .params import resolve_device
 
 ROOT_ENV = "TOYINTERP_STORE"
 # Source files whose code decides every training run's result; the task and the model config add their own
@@ -118,7 +119,7 @@ def compute_spec(device: str | torch.device = "cpu") -> dict:
     train loss 3.1811 on one thread and 3.1841 on two on one machine of this workplace, and at 3.17946 on both on
     another (AVX512); the CI machine trained the polynomial chapter's runs to other numbers than this one. A run
     computed elsewhere is another run: the store never serves it in this one's place."""
-    dev = torch.device(device)
+    dev = resolve_device(device) if device == "auto" else torch.device(device)  # "auto": the device it picks
     spec = {"device": dev.type, "torch": torch.__version__}
     if dev.type == "cpu":
         spec |= {"threads": torch.get_num_threads(), "isa": torch.backends.cpu.get_cpu_capability(),
