@@ -55,10 +55,19 @@ def stepper(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig)
     return step
 
 
-def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, n: int = 20) -> float:
-    """Seconds per full-batch training step (``stepper``) of ``model`` on a copy of its weights: the median of ``n``
-    steps timed one by one, so that a moment of another process's load does not decide it."""
-    step = stepper(copy.deepcopy(model).train(), tokens, labels, cfg)
+def step_time(model, tokens: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, n: int = 20,
+              device: str | torch.device = "cpu") -> float:
+    """Seconds per full-batch training step (``stepper``) of ``model`` on a copy of its weights on ``device`` (the
+    one its training ran on; a GPU's queue is drained after each step): the median of ``n`` steps timed one by
+    one, so that a moment of another process's load does not decide it."""
+    dev = torch.device(device)
+    run = stepper(copy.deepcopy(model).to(dev).train(), tokens.to(dev), labels.to(dev), cfg)
+
+    def step():
+        run()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     step(), step()  # warm-up
     return statistics.median(_time(step, 1, warmup=0) for _ in range(n))
 

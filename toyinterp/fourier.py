@@ -216,7 +216,11 @@ def circular_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.minimum(d, 2 * math.pi - d)
 
 
-def neuron_clusters(acts: torch.Tensor, fve_threshold: float = 0.85) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+CLUSTER_FVE = 0.85  # Nanda et al. 2023 §4.2: a neuron is in a frequency's cluster if that frequency explains > 85 %
+PROMINENT_FRAC = 0.5  # a frequency is prominent in a weight matrix if its norm is >= half the largest
+
+
+def neuron_clusters(acts: torch.Tensor, fve_threshold: float = CLUSTER_FVE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each neuron's best single frequency (1-based), its FVE, and whether that FVE passes the threshold.
 
     acts [p, p, n] -> (freq [n], fve [n], clustered [n] bool).
@@ -248,7 +252,7 @@ def key_frequencies_by_vote(acts: torch.Tensor, min_share: float = KEY_MIN_SHARE
     return [k for k in range(1, len(counts)) if counts[k] >= min_share * acts.shape[-1] and counts[k] > 0]
 
 
-def clustered_key_frequencies(acts: torch.Tensor, fve_threshold: float = 0.85,
+def clustered_key_frequencies(acts: torch.Tensor, fve_threshold: float = CLUSTER_FVE,
                               min_share: float = KEY_MIN_SHARE) -> list[int]:
     """The key frequencies (``key_frequencies_by_vote``) that a cluster of neurons carries: at least ``min_share``
     of the neurons have the frequency as their best, with FVE above ``fve_threshold`` (``neuron_clusters``).
