@@ -10,10 +10,14 @@
 * ``weight_norm``: the total sum of squared weights, which weight decay drives down.
 
 Logits here are [p*p, p]: rows are the pairs (a, b), a-major, as ``tasks.ModularAddition`` lays them out.
-Both follow the paper's code: ``get_component_cos_xpy`` / ``get_component_sin_xpy`` project the logits over the
-pairs, and ``test_logits(..., bias_correction=True, mode=...)`` adds back each class's mean and scores them (all
-pairs for the restricted loss, the train pairs for the excluded loss). The TransformerLens grokking demo's
-``get_restricted_loss`` works on the neuron activations instead.
+Both project the logits over the pairs as the paper's code does (``get_component_cos_xpy`` /
+``get_component_sin_xpy`` in ``helpers.py`` of the progress-measures repository). The restricted loss is its
+``calculate_trig_loss``: the key frequencies' components summed, each class's mean added back
+(``test_logits(..., bias_correction=True)``), scored on all pairs. The excluded loss removes *all* the key
+frequencies at once and scores the train pairs, as the paper's §5.1 defines it; the repository's
+``calculate_excluded_loss`` instead removes one key frequency at a time and returns one loss per frequency (with
+``bias_correction=False``, which changes nothing here: the removed components have zero mean over the pairs).
+The TransformerLens grokking demo's ``get_restricted_loss`` works on the neuron activations instead.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .fourier import fourier_basis, freq_rows, neuron_clusters, neuron_freq_fve, sum_directions, to_fourier
+from .fourier import CLUSTER_FVE, fourier_basis, freq_rows, neuron_clusters, neuron_freq_fve, sum_directions, to_fourier
 
 
 def gini(x: torch.Tensor) -> float:
@@ -145,7 +149,7 @@ def neuron_key_fve(acts: torch.Tensor, freqs) -> torch.Tensor:
 
 @torch.no_grad()
 def progress_measures(model, snapshots: dict[int, dict], task, freqs, neurons: bool = False,
-                      fve_threshold: float = 0.85) -> dict[str, list]:
+                      fve_threshold: float = CLUSTER_FVE) -> dict[str, list]:
     """The §5 measures at every snapshot: losses, restricted/excluded loss, Gini of W_E and W_L, weight norm.
 
     ``model`` is a ``models.Transformer`` whose weights are replaced by each snapshot in turn; ``W_L`` is the
