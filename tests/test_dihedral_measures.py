@@ -95,3 +95,46 @@ def test_logit_trace_similarity():
     logits = reps[2].chi[g].float() + 0.3 * reps[4].chi[g].float()
     assert math.isclose(logit_trace_similarity(logits, G, 2), 1 / math.sqrt(1.09), rel_tol=1e-5)
     assert abs(logit_trace_similarity(logits, G, 3)) < 1e-6
+
+
+def test_lookup_table_control_fires_one_neuron_per_pair_and_clusters_in_no_irrep():
+    from toyinterp.groups import key_irreps, neuron_irrep_shares
+    from toyinterp.measures import lookup_table_control
+
+    labels = ab  # the answer of every pair, a-major
+    logits, T_a, T_b = lookup_table_control(labels, n, margin=12.0, noise=2.0, seed=0)
+    assert logits.shape == (n * n, n) and T_a.shape == T_b.shape == (n, n * n)
+    pre = T_a[ab.new_tensor(range(n)).repeat_interleave(n)] + T_b[ab.new_tensor(range(n)).repeat(n)]  # [pairs, neurons]
+    assert torch.equal(F.relu(pre), torch.eye(n * n))  # relu(1[a] + 1[b] - 1): each pair's own neuron, alone
+    again, _, _ = lookup_table_control(labels, n, margin=12.0, noise=2.0, seed=0)
+    assert torch.equal(logits, again)  # seeded
+    share = neuron_irrep_shares(T_a, T_b, G)
+    assert float(share.max()) < 0.85 and key_irreps(share)[0] == []  # a one-hot input spreads over every irrep
+
+
+def test_shuffled_irreps_give_each_clustered_neuron_another_ones_label_and_keep_the_counts():
+    from toyinterp.measures import shuffled_irreps
+
+    best = torch.tensor([1, 2, 2, 3, 4, 4, 1, 2])
+    clustered = torch.tensor([True, True, True, True, True, False, True, False])
+    out = shuffled_irreps(best, clustered, seed=0)
+    assert torch.equal(out[~clustered], torch.full((2,), -1))
+    assert sorted(out[clustered].tolist()) == sorted(best[clustered].tolist())  # the same labels, permuted
+    assert torch.equal(shuffled_irreps(best, clustered, seed=0), out)
+
+
+def test_shrink_clusters_removes_the_own_irreps_squared_norm_spread_over_all():
+    from toyinterp.groups import project_irreps
+    from toyinterp.measures import shrink_clusters
+
+    gen = torch.Generator().manual_seed(0)
+    T_a, T_b, W_out = torch.randn(n, 3, generator=gen), torch.randn(n, 3, generator=gen), torch.randn(3, n, generator=gen)
+    irrep_of = torch.tensor([2, -1, 3])
+    A, B, W = shrink_clusters(T_a, T_b, W_out, G, irrep_of)
+    assert torch.equal(A[:, 1], T_a[:, 1]) and torch.equal(W[1], W_out[1])  # unlabelled neuron untouched
+    for old, new, k in ((T_a[:, 0], A[:, 0], 2), (T_b[:, 2], B[:, 2], 3), (W_out[0], W[0], 2)):
+        const = project_irreps(old[:, None], G, [0])[:, 0]
+        removed = (old - const).pow(2).sum() - (new - const).pow(2).sum()
+        own = project_irreps(old[:, None], G, [k])[:, 0].pow(2).sum()
+        assert torch.allclose(removed, own, rtol=1e-4)  # as much squared norm as removing the own irrep takes
+        assert torch.allclose(project_irreps(new[:, None], G, [0]), project_irreps(old[:, None], G, [0]), atol=1e-6)

@@ -26,6 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import groups as _groups
 from .fourier import CLUSTER_FVE, fourier_basis, freq_rows, neuron_clusters, neuron_freq_fve, sum_directions, to_fourier
 
 
@@ -209,3 +210,51 @@ def rank_one_readout(F: torch.Tensor, share: float = 0.95) -> bool:
     2024). A random Gaussian 2x2 matrix passes at 0.95 about 44 % of the time, so a count of such irreps means
     something only beside the same count for an untrained model."""
     return F.shape[0] == 2 and bool(torch.linalg.svdvals(F)[0] ** 2 / F.pow(2).sum() > share)
+
+
+# ---- controls for the dihedral chapter's GCR claims (book/03_dihedral.md, sections 2 and 4) -------------------
+
+
+def lookup_table_control(labels: torch.Tensor, order: int, margin: float, noise: float, seed: int):
+    """A model with no representation mechanism: a noisy lookup table, written as a one-hidden-layer network.
+
+    One hidden ReLU per pair (a, b), ``relu(1[a] + 1[b] - 1)``, which fires on that pair alone (input tables
+    ``T_a[:, n] = e_a``, ``T_b[:, n] = e_b - 1``, [order, order^2]); a readout that stores each pair's logits:
+    ``margin`` on the answer ``labels`` plus N(0, ``noise``^2) noise (seeded). Returns (logits [order^2, order],
+    T_a, T_b). The hidden layer is the identity over pairs, so ``groups.rho_ab_restricted_excluded_loss``, which
+    projects along the pair index, gives the same losses with ``hidden=logits`` and an identity readout
+    ((Q Q^T H) W = Q Q^T (H W)): pass those rather than a [order^2, order^2] identity."""
+    g = torch.Generator().manual_seed(seed)
+    logits = margin * F.one_hot(labels, order).float() + noise * torch.randn(len(labels), order, generator=g)
+    a, b = torch.arange(order).repeat_interleave(order), torch.arange(order).repeat(order)  # the pairs, a-major
+    return logits, F.one_hot(a, order).T.float(), F.one_hot(b, order).T.float() - 1
+
+
+def shuffled_irreps(best: torch.Tensor, clustered: torch.Tensor, seed: int) -> torch.Tensor:
+    """[d_mlp]: each clustered neuron labelled with the ``best`` irrep of a *different* clustered neuron (the
+    clustered neurons in a seeded random order, each taking its successor's label), -1 for the others. The labels
+    keep the clustered neurons' irrep counts, so a control that uses them draws from the key irreps as often as
+    the neurons do (``groups.random_other_irreps`` draws every non-trivial irrep alike)."""
+    idx = torch.nonzero(clustered).flatten()
+    order = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))]
+    out = torch.full_like(best, -1)
+    out[order] = best[order.roll(-1)]
+    return out
+
+
+def shrink_clusters(T_a: torch.Tensor, T_b: torch.Tensor, W_out: torch.Tensor, G, irrep_of: torch.Tensor):
+    """The norm-matched control of ``groups.ablate_clusters(..., mode="remove")``: for each neuron n with
+    ``irrep_of[n] >= 0``, each of its three weight columns (``T_a``, ``T_b`` [order, d_mlp], ``W_out``'s row) keeps
+    its trivial (constant) part and has its non-trivial part scaled by ``sqrt(1 - s)``, ``s`` the share of that part
+    in irrep ``irrep_of[n]``: the column loses the squared norm that removing the irrep takes, spread over every
+    irrep in proportion instead of taken from the one. Returns copies (T_a, T_b, W_out)."""
+    out = [T_a.detach().clone(), T_b.detach().clone(), W_out.detach().clone().T]  # each [order, d_mlp]
+    for n in torch.nonzero(irrep_of >= 0).flatten().tolist():
+        for w in out:
+            col = w[:, n:n + 1]
+            const = _groups.project_irreps(col, G, [0])
+            rest = col - const
+            own = _groups.project_irreps(col, G, [int(irrep_of[n])])
+            s = float(own.pow(2).sum() / rest.pow(2).sum().clamp_min(1e-30))
+            w[:, n:n + 1] = const + math.sqrt(max(0.0, 1 - s)) * rest
+    return out[0], out[1], out[2].T
