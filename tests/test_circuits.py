@@ -115,3 +115,16 @@ def test_one_hot_pattern_and_scores():
     assert loss == pytest.approx((math.log(2) + math.log1p(math.exp(5.0))) / 2)
     loss, acc = circuits.prior_baseline(torch.tensor([0, 0, 0, 1]), 3)
     assert acc == 0.75 and loss == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_predictions_are_the_argmax_of_the_last_logits_whatever_the_chunk():
+    from toyinterp.circuits import predictions
+
+    class Last(torch.nn.Module):  # a stand-in model: logits [rows, classes] from tokens [rows, n_ctx]
+        def forward(self, tokens):
+            return torch.nn.functional.one_hot(tokens.sum(-1) % 7, 7).float()
+
+    tokens = torch.randint(0, 50, (103, 3), generator=torch.Generator().manual_seed(0))
+    want = tokens.sum(-1) % 7
+    assert torch.equal(predictions(Last(), tokens), want)
+    assert torch.equal(predictions(Last(), tokens, chunk=10), want)  # 11 chunks, the last one short

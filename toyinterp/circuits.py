@@ -222,3 +222,14 @@ def prior_baseline(labels: torch.Tensor, n_classes: int) -> tuple[float, float]:
     freq = torch.bincount(labels, minlength=n_classes).double() / len(labels)
     nz = freq[freq > 0]
     return float(-(nz * nz.log()).sum()), float(freq.max())
+
+
+PREDICT_CHUNK = 65_536  # rows per forward pass in ``predictions`` (the seed polynomial notebook's batch size)
+
+
+@torch.no_grad()
+def predictions(model, tokens: torch.Tensor, chunk: int = PREDICT_CHUNK) -> torch.Tensor:
+    """[rows]: the model's answer (the argmax of its last position's logits) on every row of ``tokens``
+    [rows, n_ctx], ``chunk`` rows per forward pass so that a large table's activations are never held at once;
+    returned on the CPU."""
+    return torch.cat([model(tokens[i:i + chunk]).argmax(-1).cpu() for i in range(0, len(tokens), chunk)])
